@@ -1,0 +1,45 @@
+# Two commands do all set-up on a fresh machine: `make test` and `make serve`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMPS := .stamps
+SOURCES := pyproject.toml CMakeLists.txt $(wildcard cmake/*.cmake) \
+           $(shell find cpp src python -type f \( -name '*.cpp' -o -name '*.hpp' -o -name '*.py' -o -name '*.pyi' \) 2>/dev/null)
+
+.PHONY: all deps install test lint bench serve clean
+
+all: install
+
+$(STAMPS)/system-deps: scripts/install-system-deps.sh
+	@mkdir -p $(STAMPS)
+	scripts/install-system-deps.sh
+	@touch $@
+
+$(STAMPS)/venv: $(STAMPS)/system-deps
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	@touch $@
+
+$(STAMPS)/install: $(STAMPS)/venv $(SOURCES)
+	$(PY) -m pip install -q '.[dev]'
+	@touch $@
+
+deps: $(STAMPS)/system-deps
+install: $(STAMPS)/install
+
+lint: install
+	$(VENV)/bin/ruff check python tests benchmarks
+	$(VENV)/bin/mypy
+
+test: install lint
+	$(PY) -m pytest tests
+
+bench: install
+	$(PY) -m pytest benchmarks --benchmark-only --benchmark-columns=median,iqr,ops -q
+
+serve:
+	@echo "make serve arrives with the server (issue 7); for now llmward is a library: see README.md." >&2
+	@exit 2
+
+clean:
+	rm -rf build $(STAMPS) $(VENV)

@@ -1,0 +1,33 @@
+// Incremental SHA-256 through OpenSSL's EVP interface (SHA-NI where present).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string_view>
+
+struct evp_md_ctx_st;
+
+namespace llmward {
+
+class Sha256 {
+ public:
+  using Digest = std::array<std::uint8_t, 32>;
+
+  Sha256();
+  ~Sha256();
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+
+  void update(const void* data, std::size_t size);
+  void update(std::string_view data) { update(data.data(), data.size()); }
+  // Appends the length first, so concatenated fields cannot collide.
+  void update_field(std::string_view data);
+  Digest finish();
+
+  static Digest of(std::string_view data);
+
+ private:
+  evp_md_ctx_st* ctx_;
+};
+
+}  // namespace llmward

@@ -1,0 +1,225 @@
+#include "llmward/rule_compiler.hpp"
+
+#include <climits>
+#include <cstdlib>
+#include <string>
+#include <unordered_set>
+
+#include "llmward/errors.hpp"
+
+namespace llmward {
+namespace {
+
+constexpr char kCacheFormat[] = "llmward-hyperscan-v1";
+
+bool is_ascii(const std::string& s) {
+  for (unsigned char c : s)
+    if (c >= 0x80) return false;
+  return true;
+}
+
+// Hyperscan's literal API folds ASCII case only; a caseless literal with
+// non-ASCII letters is compiled as an escaped regex in UTF-8 mode instead,
+// where Hyperscan applies Unicode simple case folding.
+bool compiles_as_literal(const Rule& rule) {
+  return rule.literal && (!rule.caseless || is_ascii(rule.pattern));
+}
+
+std::string escape_literal(const std::string& literal) {
+  std::string out;
+  static const char* digits = "0123456789abcdef";
+  for (unsigned char c : literal) {
+    if (c >= 0x80 || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out += "\\x";
+      out.push_back(digits[c >> 4]);
+      out.push_back(digits[c & 15]);
+    }
+  }
+  return out;
+}
+
+std::string regex_source(const Rule& rule) {
+  return rule.literal ? escape_literal(rule.pattern) : rule.pattern;
+}
+
+unsigned regex_flags(const Rule& rule) {
+  unsigned flags = HS_FLAG_UTF8;
+  if (rule.caseless) flags |= HS_FLAG_CASELESS;
+  if (rule.dotall) flags |= HS_FLAG_DOTALL;
+  if (rule.multiline) flags |= HS_FLAG_MULTILINE;
+  if (rule.ucp) flags |= HS_FLAG_UCP;
+  return flags;
+}
+
+[[noreturn]] void throw_compile_error(const Rule& rule, hs_compile_error_t* error) {
+  std::string message = error != nullptr && error->message != nullptr ? error->message : "unknown";
+  hs_free_compile_error(error);
+  if (message.find("empty buffer") != std::string::npos) {
+    throw RuleError(rule.id, "pattern matches the empty string");
+  }
+  if (message.find("unsupported") != std::string::npos ||
+      message.find("not supported") != std::string::npos) {
+    throw RuleError(rule.id, "unsupported construct: " + message +
+                                 " (Hyperscan supports neither backreferences nor lookaround)");
+  }
+  throw RuleError(rule.id, "pattern does not compile: " + message);
+}
+
+// Error from a multi-pattern compile: blame the rule Hyperscan names.
+[[noreturn]] void throw_multi_error(const std::vector<Rule>& rules,
+                                    const std::vector<std::uint32_t>& members,
+                                    hs_compile_error_t* error) {
+  const int index = error != nullptr ? error->expression : -1;
+  if (index >= 0 && static_cast<std::size_t>(index) < members.size()) {
+    throw_compile_error(rules[members[index]], error);
+  }
+  std::string message = error != nullptr && error->message != nullptr ? error->message : "unknown";
+  hs_free_compile_error(error);
+  throw RuleError("", "rule set does not compile: " + message);
+}
+
+void validate_identity(const std::vector<Rule>& rules) {
+  if (rules.empty()) throw RuleError("", "a Scanner needs at least one rule");
+  std::unordered_set<std::string> seen;
+  for (const Rule& rule : rules) {
+    if (rule.id.empty()) throw RuleError("", "rule ids must be non-empty");
+    if (!seen.insert(rule.id).second) throw RuleError(rule.id, "duplicate rule id");
+    if (rule.pattern.empty()) throw RuleError(rule.id, "empty pattern");
+    if (!rule.literal && rule.pattern.find('\0') != std::string::npos) {
+      throw RuleError(rule.id, "NUL character in a regex pattern; write it as \\x00");
+    }
+  }
+  if (rules.size() > 0xFFFFFFFEu) throw RuleError("", "too many rules");
+}
+
+std::uint64_t regex_max_width(const Rule& rule) {
+  hs_expr_info_t* info = nullptr;
+  hs_compile_error_t* error = nullptr;
+  const std::string source = regex_source(rule);
+  if (hs_expression_info(source.c_str(), regex_flags(rule), &info, &error) != HS_SUCCESS) {
+    throw_compile_error(rule, error);
+  }
+  const unsigned min_width = info->min_width;
+  const unsigned max_width = info->max_width;
+  std::free(info);  // allocated by Hyperscan's default misc allocator
+  if (min_width == 0) throw RuleError(rule.id, "pattern matches the empty string");
+  return max_width == UINT_MAX ? kUnbounded : max_width;
+}
+
+Database compile_literals(const std::vector<Rule>& rules, const std::vector<std::uint32_t>& members,
+                          unsigned mode) {
+  if (members.empty()) return nullptr;
+  std::vector<const char*> patterns;
+  std::vector<std::size_t> lengths;
+  std::vector<unsigned> flags;
+  for (std::uint32_t index : members) {
+    patterns.push_back(rules[index].pattern.data());
+    lengths.push_back(rules[index].pattern.size());
+    flags.push_back(rules[index].caseless ? HS_FLAG_CASELESS : 0);
+  }
+  hs_database_t* db = nullptr;
+  hs_compile_error_t* error = nullptr;
+  if (hs_compile_lit_multi(patterns.data(), flags.data(), members.data(), lengths.data(),
+                           static_cast<unsigned>(members.size()), mode, nullptr, &db,
+                           &error) != HS_SUCCESS) {
+    throw_multi_error(rules, members, error);
+  }
+  return Database(db);
+}
+
+Database compile_regexes(const std::vector<Rule>& rules, const std::vector<std::uint32_t>& members,
+                         unsigned extra_flags, unsigned mode) {
+  if (members.empty()) return nullptr;
+  std::vector<std::string> sources;
+  std::vector<const char*> patterns;
+  std::vector<unsigned> flags;
+  for (std::uint32_t index : members) sources.push_back(regex_source(rules[index]));
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    patterns.push_back(sources[i].c_str());
+    flags.push_back(regex_flags(rules[members[i]]) | extra_flags);
+  }
+  hs_database_t* db = nullptr;
+  hs_compile_error_t* error = nullptr;
+  if (hs_compile_multi(patterns.data(), flags.data(), members.data(),
+                       static_cast<unsigned>(members.size()), mode, nullptr, &db,
+                       &error) != HS_SUCCESS) {
+    throw_multi_error(rules, members, error);
+  }
+  return Database(db);
+}
+
+}  // namespace
+
+std::vector<const hs_database_t*> CompiledDatabases::slots() const {
+  std::vector<const hs_database_t*> out = {literal_block.get(), regex_fast_block.get(),
+                                           literal_stream.get(), regex_stream.get()};
+  for (const auto& db : regex_som_block) out.push_back(db.get());
+  return out;
+}
+
+CompiledDatabases CompiledDatabases::from_slots(std::vector<Database> slots) {
+  CompiledDatabases dbs;
+  dbs.literal_block = std::move(slots[0]);
+  dbs.regex_fast_block = std::move(slots[1]);
+  dbs.literal_stream = std::move(slots[2]);
+  dbs.regex_stream = std::move(slots[3]);
+  for (std::size_t i = 4; i < slots.size(); ++i) dbs.regex_som_block.push_back(std::move(slots[i]));
+  return dbs;
+}
+
+RulePlan plan_rules(const std::vector<Rule>& rules) {
+  validate_identity(rules);
+  RulePlan plan;
+  plan.max_width.resize(rules.size());
+  plan.regex_slot.assign(rules.size(), UINT32_MAX);
+  for (std::uint32_t i = 0; i < rules.size(); ++i) {
+    const Rule& rule = rules[i];
+    if (compiles_as_literal(rule)) {
+      plan.literal_rules.push_back(i);
+      plan.max_width[i] = rule.pattern.size();
+    } else {
+      plan.regex_slot[i] = static_cast<std::uint32_t>(plan.regex_rules.size());
+      plan.regex_rules.push_back(i);
+      plan.max_width[i] = regex_max_width(rule);
+    }
+  }
+  return plan;
+}
+
+CompiledDatabases compile_databases(const std::vector<Rule>& rules, const RulePlan& plan) {
+  CompiledDatabases dbs;
+  dbs.literal_block = compile_literals(rules, plan.literal_rules, HS_MODE_BLOCK);
+  dbs.literal_stream = compile_literals(rules, plan.literal_rules, HS_MODE_STREAM);
+  dbs.regex_fast_block =
+      compile_regexes(rules, plan.regex_rules, HS_FLAG_SINGLEMATCH, HS_MODE_BLOCK);
+  dbs.regex_stream = compile_regexes(rules, plan.regex_rules, HS_FLAG_SOM_LEFTMOST,
+                                     HS_MODE_STREAM | HS_MODE_SOM_HORIZON_LARGE);
+  for (std::uint32_t index : plan.regex_rules) {
+    dbs.regex_som_block.push_back(
+        compile_regexes(rules, {index}, HS_FLAG_SOM_LEFTMOST, HS_MODE_BLOCK));
+  }
+  return dbs;
+}
+
+Sha256::Digest rule_set_key(const std::vector<Rule>& rules) {
+  Sha256 hasher;
+  hasher.update_field(kCacheFormat);
+  hasher.update_field(hs_version());
+  hs_platform_info_t platform{};
+  if (hs_populate_platform(&platform) == HS_SUCCESS) {
+    hasher.update(&platform.tune, sizeof platform.tune);
+    hasher.update(&platform.cpu_features, sizeof platform.cpu_features);
+  }
+  for (const Rule& rule : rules) {
+    hasher.update_field(rule.id);
+    hasher.update_field(rule.pattern);
+    const std::uint8_t flags[] = {rule.literal, rule.caseless, rule.dotall, rule.multiline,
+                                  rule.ucp};
+    hasher.update(flags, sizeof flags);
+  }
+  return hasher.finish();
+}
+
+}  // namespace llmward

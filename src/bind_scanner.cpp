@@ -1,0 +1,246 @@
+// Rule, Match, Scanner and StreamScanner. Arguments are converted to C++
+// with the GIL held, scans run without it, results are converted after.
+#include <pybind11/stl.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bindings.hpp"
+#include "llmward/scanner.hpp"
+#include "llmward/stream_scanner.hpp"
+#include "llmward/utf8.hpp"
+#include "text_ref.hpp"
+
+namespace py = pybind11;
+
+namespace llmward::bindings {
+namespace {
+
+struct PyMatch {
+  py::object rule;
+  py::object category;
+  py::ssize_t start;
+  py::ssize_t end;
+};
+
+// Compiled scanner plus the rule ids and categories as ready Python strings,
+// shared by every Match it returns.
+class ScannerHandle {
+ public:
+  ScannerHandle(std::vector<Rule> rules, const std::string& cache_directory) {
+    {
+      py::gil_scoped_release release;
+      core_ = std::make_shared<const Scanner>(std::move(rules), cache_directory);
+    }
+    for (const Rule& rule : core_->rules()) {
+      ids_.push_back(py::str(rule.id));
+      categories_.push_back(py::str(rule.category));
+    }
+  }
+
+  const std::shared_ptr<const Scanner>& core() const { return core_; }
+
+  py::list to_python(const std::vector<RawMatch>& matches) const {
+    py::list out(matches.size());
+    for (std::size_t i = 0; i < matches.size(); ++i) {
+      const RawMatch& m = matches[i];
+      out[i] = py::cast(PyMatch{ids_[m.rule], categories_[m.rule],
+                                static_cast<py::ssize_t>(m.start),
+                                static_cast<py::ssize_t>(m.end)});
+    }
+    return out;
+  }
+
+  py::list scan(py::handle text) const {
+    const TextRef ref(text.ptr());
+    std::vector<RawMatch> matches;
+    if (ref.utf8().size() >= kReleaseGilBytes) {
+      py::gil_scoped_release release;
+      matches = scan_ref(ref);
+    } else {
+      matches = scan_ref(ref);
+    }
+    return to_python(matches);
+  }
+
+  py::list scan_batch(py::handle texts) const {
+    if (!PySequence_Check(texts.ptr()) || PyUnicode_Check(texts.ptr()) ||
+        PyBytes_Check(texts.ptr())) {
+      throw py::type_error("scan_batch() takes a sequence of str or bytes");
+    }
+    const auto items = py::reinterpret_borrow<py::sequence>(texts);
+    std::vector<TextRef> refs;
+    refs.reserve(items.size());
+    for (py::handle item : items) refs.emplace_back(item.ptr());
+    std::vector<std::vector<RawMatch>> results(refs.size());
+    {
+      py::gil_scoped_release release;
+      for (std::size_t i = 0; i < refs.size(); ++i) results[i] = scan_ref(refs[i]);
+    }
+    py::list out(results.size());
+    for (std::size_t i = 0; i < results.size(); ++i) out[i] = to_python(results[i]);
+    return out;
+  }
+
+ private:
+  std::vector<RawMatch> scan_ref(const TextRef& ref) const {
+    std::vector<RawMatch> matches = core_->scan(ref.utf8());
+    if (ref.needs_code_points()) utf8::to_code_point_offsets(ref.utf8(), matches);
+    return matches;
+  }
+
+  std::shared_ptr<const Scanner> core_;
+  std::vector<py::object> ids_;
+  std::vector<py::object> categories_;
+};
+
+class StreamHandle {
+ public:
+  explicit StreamHandle(std::shared_ptr<const ScannerHandle> owner)
+      : owner_(std::move(owner)), stream_(owner_->core()) {}
+
+  py::list feed(py::handle chunk) {
+    if (!PyUnicode_Check(chunk.ptr())) {
+      throw py::type_error(std::string("feed() takes str chunks, not ") +
+                           Py_TYPE(chunk.ptr())->tp_name);
+    }
+    const TextRef ref(chunk.ptr());
+    std::vector<RawMatch> matches;
+    if (ref.utf8().size() >= kReleaseGilBytes) {
+      py::gil_scoped_release release;
+      matches = stream_.feed(ref.utf8());
+    } else {
+      matches = stream_.feed(ref.utf8());
+    }
+    return owner_->to_python(matches);
+  }
+
+  py::list close() { return owner_->to_python(stream_.close()); }
+
+ private:
+  std::shared_ptr<const ScannerHandle> owner_;
+  StreamScanner stream_;
+};
+
+std::string resolve_cache_directory(const py::object& cache_dir, bool cache) {
+  if (!cache) return {};
+  if (cache_dir.is_none()) return db_cache::default_directory();
+  return py::module_::import("os").attr("fspath")(cache_dir).cast<std::string>();
+}
+
+std::string rule_repr(const Rule& r) {
+  std::string out = "Rule(" + py::repr(py::str(r.id)).cast<std::string>() + ", " +
+                    py::repr(py::str(r.pattern)).cast<std::string>();
+  if (r.literal) out += ", literal=True";
+  if (!r.caseless) out += ", caseless=False";
+  if (!r.category.empty()) out += ", category=" + py::repr(py::str(r.category)).cast<std::string>();
+  if (r.dotall) out += ", dotall=True";
+  if (r.multiline) out += ", multiline=True";
+  if (r.ucp) out += ", ucp=True";
+  return out + ")";
+}
+
+auto rule_fields(const Rule& r) {
+  return py::make_tuple(r.id, r.pattern, r.literal, r.caseless, r.category, r.dotall, r.multiline,
+                        r.ucp);
+}
+
+Rule make_rule(std::string id, std::string pattern, bool literal, bool caseless,
+               std::string category, bool dotall, bool multiline, bool ucp) {
+  return Rule{std::move(id), std::move(pattern), std::move(category), literal, caseless,
+              dotall,        multiline,          ucp};
+}
+
+}  // namespace
+
+void register_scanner(py::module_& m) {
+  py::class_<Rule>(m, "Rule", "A pattern to scan for, identified by `id`.")
+      .def(py::init(&make_rule), py::arg("id"), py::arg("pattern"), py::kw_only(),
+           py::arg("literal") = false, py::arg("caseless") = true, py::arg("category") = "",
+           py::arg("dotall") = false, py::arg("multiline") = false, py::arg("ucp") = false)
+      .def_readonly("id", &Rule::id)
+      .def_readonly("pattern", &Rule::pattern)
+      .def_readonly("literal", &Rule::literal)
+      .def_readonly("caseless", &Rule::caseless)
+      .def_readonly("category", &Rule::category)
+      .def_readonly("dotall", &Rule::dotall)
+      .def_readonly("multiline", &Rule::multiline)
+      .def_readonly("ucp", &Rule::ucp)
+      .def("__repr__", &rule_repr)
+      .def("__eq__", [](const Rule& a, const Rule& b) { return rule_fields(a).equal(rule_fields(b)); })
+      .def("__hash__", [](const Rule& r) { return py::hash(rule_fields(r)); })
+      .def(py::pickle([](const Rule& r) { return rule_fields(r); },
+                      [](const py::tuple& t) {
+                        return make_rule(t[0].cast<std::string>(), t[1].cast<std::string>(),
+                                         t[2].cast<bool>(), t[3].cast<bool>(),
+                                         t[4].cast<std::string>(), t[5].cast<bool>(),
+                                         t[6].cast<bool>(), t[7].cast<bool>());
+                      }));
+
+  py::class_<PyMatch>(m, "Match", "A span of text that matched a rule: text[start:end].")
+      .def(py::init([](py::str rule, py::ssize_t start, py::ssize_t end, py::str category) {
+             return PyMatch{rule, category, start, end};
+           }),
+           py::arg("rule"), py::arg("start"), py::arg("end"), py::arg("category") = "")
+      .def_readonly("rule", &PyMatch::rule)
+      .def_readonly("category", &PyMatch::category)
+      .def_readonly("start", &PyMatch::start)
+      .def_readonly("end", &PyMatch::end)
+      .def("__repr__",
+           [](const PyMatch& x) {
+             return "Match(rule=" + py::repr(x.rule).cast<std::string>() +
+                    ", start=" + std::to_string(x.start) + ", end=" + std::to_string(x.end) + ")";
+           })
+      .def("__eq__",
+           [](const PyMatch& a, const PyMatch& b) {
+             return a.start == b.start && a.end == b.end && a.rule.equal(b.rule) &&
+                    a.category.equal(b.category);
+           })
+      .def("__hash__",
+           [](const PyMatch& x) { return py::hash(py::make_tuple(x.rule, x.start, x.end)); });
+
+  py::class_<ScannerHandle, std::shared_ptr<ScannerHandle>>(
+      m, "Scanner", "Rules compiled into Hyperscan databases; safe to share between threads.")
+      .def(py::init([](const py::iterable& rule_items, const py::object& cache_dir, bool cache) {
+             std::vector<Rule> rules;
+             for (py::handle item : rule_items) {
+               if (!py::isinstance<Rule>(item)) {
+                 throw py::type_error("Scanner() takes Rule objects, not " +
+                                      std::string(Py_TYPE(item.ptr())->tp_name));
+               }
+               rules.push_back(item.cast<Rule>());
+             }
+             return std::make_shared<ScannerHandle>(std::move(rules),
+                                                    resolve_cache_directory(cache_dir, cache));
+           }),
+           py::arg("rules"), py::kw_only(), py::arg("cache_dir") = py::none(),
+           py::arg("cache") = true)
+      .def("scan", &ScannerHandle::scan, py::arg("text"))
+      .def("scan_batch", &ScannerHandle::scan_batch, py::arg("texts"))
+      .def(
+          "stream",
+          [](const std::shared_ptr<ScannerHandle>& self) {
+            return std::make_unique<StreamHandle>(self);
+          })
+      .def_property_readonly("rules",
+                             [](const ScannerHandle& self) { return self.core()->rules(); })
+      .def_property_readonly("cache_status",
+                             [](const ScannerHandle& self) {
+                               return db_cache::to_string(self.core()->cache_status());
+                             })
+      .def("__len__", [](const ScannerHandle& self) { return self.core()->rules().size(); })
+      .def("__repr__", [](const ScannerHandle& self) {
+        return "<llmward.Scanner with " + std::to_string(self.core()->rules().size()) + " rules>";
+      });
+
+  py::class_<StreamHandle>(m, "StreamScanner",
+                           "Scans text arriving in chunks; see Scanner.stream().")
+      .def("feed", &StreamHandle::feed, py::arg("chunk"))
+      .def("close", &StreamHandle::close);
+
+  m.def("default_cache_dir", &db_cache::default_directory,
+        "Directory for compiled databases when Scanner(cache_dir=None).");
+}
+
+}  // namespace llmward::bindings

@@ -1,0 +1,11 @@
+// One registration function per area; module.cpp calls them in order.
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+namespace llmward::bindings {
+
+void register_errors(pybind11::module_& m);
+void register_scanner(pybind11::module_& m);
+
+}  // namespace llmward::bindings

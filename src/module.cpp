@@ -1,0 +1,13 @@
+#include <hs.h>
+
+#include "bindings.hpp"
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "llmward native core: Hyperscan scanning";
+  if (hs_valid_platform() != HS_SUCCESS) {
+    throw std::runtime_error("this CPU lacks the SSSE3 instructions Hyperscan requires");
+  }
+  m.attr("hyperscan_version") = hs_version();
+  llmward::bindings::register_errors(m);
+  llmward::bindings::register_scanner(m);
+}
