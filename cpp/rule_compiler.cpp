@@ -64,6 +64,11 @@ unsigned regex_flags(const Rule& rule) {
     throw RuleError(rule.id, "unsupported construct: " + message +
                                  " (Hyperscan supports neither backreferences nor lookaround)");
   }
+  if (message.find("too large") != std::string::npos) {
+    throw RuleError(rule.id, "pattern does not compile: " + message +
+                                 " (exact spans need start-of-match tracking, which Hyperscan "
+                                 "cannot do for large Unicode classes such as \\w with ucp)");
+  }
   throw RuleError(rule.id, "pattern does not compile: " + message);
 }
 

@@ -77,6 +77,7 @@ bool Scanner::has_unbounded_rule() const noexcept {
 std::vector<RawMatch> Scanner::scan(std::string_view utf8) const {
   check_scan_length(utf8.size());
   std::vector<RawMatch> out;
+  if (utf8.empty()) return out;  // nothing can match: every rule needs a character
   const auto length = static_cast<unsigned>(utf8.size());
   auto lease = scratch_.acquire();
   if (dbs_.literal_block) {

@@ -41,7 +41,9 @@ TextRef::TextRef(PyObject* text) {
     throw py::type_error(std::string("expected str or bytes, not ") + Py_TYPE(text)->tp_name);
   }
   // Invalid UTF-8 is repaired byte for byte, so offsets still index the input.
-  if (!utf8::is_valid(bytes)) {
+  if (utf8::is_valid(bytes)) {
+    borrowed_ = bytes;
+  } else {
     owned_ = utf8::repair(bytes);
     owned_active_ = true;
   }
