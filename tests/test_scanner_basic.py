@@ -156,3 +156,12 @@ def test_package_exports():
     assert llmward.hyperscan_version.startswith("5.")
     assert issubclass(llmward.RuleError, ValueError)
     assert issubclass(llmward.ScanError, RuntimeError)
+
+
+def test_word_boundaries_hold_even_though_detection_relaxes_them():
+    s = Scanner([Rule("w", r"\bfoo\b"), Rule("e", r"\b[a-z]+@[a-z]+\.com\b")], cache=False)
+    assert s.scan("xfoox _foo foo_ xx_a@b.comx") == []
+    assert [(m.rule, m.start, m.end) for m in s.scan("a foo. bob@ex.com")] == [
+        ("w", 2, 5),
+        ("e", 7, 17),
+    ]
