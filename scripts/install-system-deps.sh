@@ -2,7 +2,7 @@
 # Installs the Debian packages the native build needs, only when missing.
 set -euo pipefail
 
-packages=(pkg-config g++ libhyperscan-dev libssl-dev python3-venv)
+packages=(pkg-config g++ libhyperscan-dev libssl-dev libicu-dev python3-venv)
 case "$(uname -m)" in
   x86_64|i686) ;;
   *) packages=("${packages[@]/libhyperscan-dev/libvectorscan-dev}") ;;  # Hyperscan is x86-only
