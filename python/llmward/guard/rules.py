@@ -1,9 +1,9 @@
 """Rule specifications: what a rule pack declares and the guard compiles.
 
 A `RuleSpec` is a native `llmward.Rule` plus the policy around it: the action
-its findings get, the normalized views it is scanned in, an optional validator
-that confirms a candidate (a Luhn check, context words), and the placeholder
-redaction uses.
+its findings get in prompts and in outputs, the normalized views it is scanned
+in, an optional validator that confirms a candidate (a Luhn check, context
+words), and the placeholder redaction uses.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ class RuleSpec:
     id: str
     pattern: str
     category: str  # dotted: "injection", "pii.email", "secret.aws_access_key", "content.violence"
-    action: Action = "block"
+    action: Action = "block"  # in prompts (check_prompt)
+    output_action: Action = "redact"  # in outputs (redact, stream_redactor)
     literal: bool = False
     caseless: bool = True
     views: frozenset[ViewName] = field(default=ALL_VIEWS)
