@@ -56,3 +56,13 @@ find_package(OpenSSL COMPONENTS Crypto)
 if(NOT OpenSSL_FOUND)
   message(FATAL_ERROR "OpenSSL libcrypto not found: install 'libssl-dev' (apt-get install libssl-dev), or run 'make deps'.")
 endif()
+
+# ICU: normalization (NFKC/NFD), character properties and UTS #39 confusable
+# skeletons for the folded view. Debian's static archives are not
+# position-independent, so the shared libraries are linked (runtime package
+# libicu72 or newer, installed with libicu-dev).
+find_package(ICU COMPONENTS uc i18n)
+if(NOT ICU_FOUND)
+  message(FATAL_ERROR "ICU (uc, i18n) not found: install 'libicu-dev' (apt-get install libicu-dev), or run 'make deps'.")
+endif()
+message(STATUS "ICU ${ICU_VERSION}: ${ICU_UC_LIBRARY} ${ICU_I18N_LIBRARY}")

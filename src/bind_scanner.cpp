@@ -10,90 +10,82 @@
 #include "llmward/scanner.hpp"
 #include "llmward/stream_scanner.hpp"
 #include "llmward/utf8.hpp"
+#include "llmward/views.hpp"
+#include "scanner_handle.hpp"
 #include "text_ref.hpp"
 
 namespace py = pybind11;
 
 namespace llmward::bindings {
+
+ScannerHandle::ScannerHandle(std::vector<Rule> rules, const std::string& cache_directory) {
+  {
+    py::gil_scoped_release release;
+    core_ = std::make_shared<const Scanner>(std::move(rules), cache_directory);
+  }
+  for (const Rule& rule : core_->rules()) {
+    ids_.push_back(py::str(rule.id));
+    categories_.push_back(py::str(rule.category));
+  }
+  for (std::uint8_t v = 0; v < view_names_.size(); ++v) {
+    view_names_[v] = py::reinterpret_steal<py::object>(PyUnicode_InternFromString(views::view_name(v)));
+  }
+}
+
+py::list ScannerHandle::to_python(const std::vector<RawMatch>& matches) const {
+  py::list out(matches.size());
+  for (std::size_t i = 0; i < matches.size(); ++i) {
+    const RawMatch& m = matches[i];
+    out[i] = py::cast(PyMatch{ids_[m.rule], categories_[m.rule], static_cast<py::ssize_t>(m.start),
+                              static_cast<py::ssize_t>(m.end), view_names_[m.view]});
+  }
+  return out;
+}
+
+std::vector<TextRef> ScannerHandle::borrow_all(py::handle texts, const char* method) {
+  if (!PySequence_Check(texts.ptr()) || PyUnicode_Check(texts.ptr()) ||
+      PyBytes_Check(texts.ptr())) {
+    throw py::type_error(std::string(method) + "() takes a sequence of str or bytes");
+  }
+  const auto items = py::reinterpret_borrow<py::sequence>(texts);
+  std::vector<TextRef> refs;
+  refs.reserve(items.size());
+  for (py::handle item : items) refs.emplace_back(item.ptr());
+  return refs;
+}
+
 namespace {
 
-struct PyMatch {
-  py::object rule;
-  py::object category;
-  py::ssize_t start;
-  py::ssize_t end;
-};
+// Scans one borrowed text; offsets become code points for non-ASCII str.
+std::vector<RawMatch> scan_ref(const Scanner& scanner, const TextRef& ref) {
+  std::vector<RawMatch> matches = scanner.scan(ref.utf8());
+  if (ref.needs_code_points()) utf8::to_code_point_offsets(ref.utf8(), matches);
+  return matches;
+}
 
-// Compiled scanner plus the rule ids and categories as ready Python strings,
-// shared by every Match it returns.
-class ScannerHandle {
- public:
-  ScannerHandle(std::vector<Rule> rules, const std::string& cache_directory) {
-    {
-      py::gil_scoped_release release;
-      core_ = std::make_shared<const Scanner>(std::move(rules), cache_directory);
-    }
-    for (const Rule& rule : core_->rules()) {
-      ids_.push_back(py::str(rule.id));
-      categories_.push_back(py::str(rule.category));
-    }
+py::list scan(const ScannerHandle& self, py::handle text) {
+  const TextRef ref(text.ptr());
+  std::vector<RawMatch> matches;
+  if (ref.utf8().size() >= kReleaseGilBytes) {
+    py::gil_scoped_release release;
+    matches = scan_ref(*self.core(), ref);
+  } else {
+    matches = scan_ref(*self.core(), ref);
   }
+  return self.to_python(matches);
+}
 
-  const std::shared_ptr<const Scanner>& core() const { return core_; }
-
-  py::list to_python(const std::vector<RawMatch>& matches) const {
-    py::list out(matches.size());
-    for (std::size_t i = 0; i < matches.size(); ++i) {
-      const RawMatch& m = matches[i];
-      out[i] = py::cast(PyMatch{ids_[m.rule], categories_[m.rule],
-                                static_cast<py::ssize_t>(m.start),
-                                static_cast<py::ssize_t>(m.end)});
-    }
-    return out;
+py::list scan_batch(const ScannerHandle& self, py::handle texts) {
+  const std::vector<TextRef> refs = ScannerHandle::borrow_all(texts, "scan_batch");
+  std::vector<std::vector<RawMatch>> results(refs.size());
+  {
+    py::gil_scoped_release release;
+    for (std::size_t i = 0; i < refs.size(); ++i) results[i] = scan_ref(*self.core(), refs[i]);
   }
-
-  py::list scan(py::handle text) const {
-    const TextRef ref(text.ptr());
-    std::vector<RawMatch> matches;
-    if (ref.utf8().size() >= kReleaseGilBytes) {
-      py::gil_scoped_release release;
-      matches = scan_ref(ref);
-    } else {
-      matches = scan_ref(ref);
-    }
-    return to_python(matches);
-  }
-
-  py::list scan_batch(py::handle texts) const {
-    if (!PySequence_Check(texts.ptr()) || PyUnicode_Check(texts.ptr()) ||
-        PyBytes_Check(texts.ptr())) {
-      throw py::type_error("scan_batch() takes a sequence of str or bytes");
-    }
-    const auto items = py::reinterpret_borrow<py::sequence>(texts);
-    std::vector<TextRef> refs;
-    refs.reserve(items.size());
-    for (py::handle item : items) refs.emplace_back(item.ptr());
-    std::vector<std::vector<RawMatch>> results(refs.size());
-    {
-      py::gil_scoped_release release;
-      for (std::size_t i = 0; i < refs.size(); ++i) results[i] = scan_ref(refs[i]);
-    }
-    py::list out(results.size());
-    for (std::size_t i = 0; i < results.size(); ++i) out[i] = to_python(results[i]);
-    return out;
-  }
-
- private:
-  std::vector<RawMatch> scan_ref(const TextRef& ref) const {
-    std::vector<RawMatch> matches = core_->scan(ref.utf8());
-    if (ref.needs_code_points()) utf8::to_code_point_offsets(ref.utf8(), matches);
-    return matches;
-  }
-
-  std::shared_ptr<const Scanner> core_;
-  std::vector<py::object> ids_;
-  std::vector<py::object> categories_;
-};
+  py::list out(results.size());
+  for (std::size_t i = 0; i < results.size(); ++i) out[i] = self.to_python(results[i]);
+  return out;
+}
 
 class StreamHandle {
  public:
@@ -178,24 +170,30 @@ void register_scanner(py::module_& m) {
                                          t[6].cast<bool>(), t[7].cast<bool>());
                       }));
 
-  py::class_<PyMatch>(m, "Match", "A span of text that matched a rule: text[start:end].")
-      .def(py::init([](py::str rule, py::ssize_t start, py::ssize_t end, py::str category) {
-             return PyMatch{rule, category, start, end};
-           }),
-           py::arg("rule"), py::arg("start"), py::arg("end"), py::arg("category") = "")
+  py::class_<PyMatch>(m, "Match",
+                      "A span of text that matched a rule: text[start:end]. `view` names the "
+                      "normalized view it was found in (\"raw\" for Scanner.scan).")
+      .def(py::init([](py::str rule, py::ssize_t start, py::ssize_t end, py::str category,
+                       py::str view) { return PyMatch{rule, category, start, end, view}; }),
+           py::arg("rule"), py::arg("start"), py::arg("end"), py::arg("category") = "",
+           py::arg("view") = "raw")
       .def_readonly("rule", &PyMatch::rule)
       .def_readonly("category", &PyMatch::category)
       .def_readonly("start", &PyMatch::start)
       .def_readonly("end", &PyMatch::end)
+      .def_readonly("view", &PyMatch::view)
       .def("__repr__",
            [](const PyMatch& x) {
-             return "Match(rule=" + py::repr(x.rule).cast<std::string>() +
-                    ", start=" + std::to_string(x.start) + ", end=" + std::to_string(x.end) + ")";
+             std::string out = "Match(rule=" + py::repr(x.rule).cast<std::string>() +
+                               ", start=" + std::to_string(x.start) +
+                               ", end=" + std::to_string(x.end);
+             if (!x.view.equal(py::str("raw"))) out += ", view=" + py::repr(x.view).cast<std::string>();
+             return out + ")";
            })
       .def("__eq__",
            [](const PyMatch& a, const PyMatch& b) {
              return a.start == b.start && a.end == b.end && a.rule.equal(b.rule) &&
-                    a.category.equal(b.category);
+                    a.category.equal(b.category) && a.view.equal(b.view);
            })
       .def("__hash__",
            [](const PyMatch& x) { return py::hash(py::make_tuple(x.rule, x.start, x.end)); });
@@ -216,8 +214,8 @@ void register_scanner(py::module_& m) {
            }),
            py::arg("rules"), py::kw_only(), py::arg("cache_dir") = py::none(),
            py::arg("cache") = true)
-      .def("scan", &ScannerHandle::scan, py::arg("text"))
-      .def("scan_batch", &ScannerHandle::scan_batch, py::arg("texts"))
+      .def("scan", &scan, py::arg("text"))
+      .def("scan_batch", &scan_batch, py::arg("texts"))
       .def(
           "stream",
           [](const std::shared_ptr<ScannerHandle>& self) {
@@ -229,6 +227,20 @@ void register_scanner(py::module_& m) {
                              [](const ScannerHandle& self) {
                                return db_cache::to_string(self.core()->cache_status());
                              })
+      .def(
+          "max_width",
+          [](const ScannerHandle& self, const std::string& rule_id) -> py::object {
+            const auto& rules = self.core()->rules();
+            for (std::uint32_t i = 0; i < rules.size(); ++i) {
+              if (rules[i].id != rule_id) continue;
+              const std::uint64_t width = self.core()->max_width(i);
+              return width == kUnbounded ? py::none() : py::object(py::int_(width));
+            }
+            throw py::key_error(rule_id);
+          },
+          py::arg("rule_id"),
+          "Longest possible match of a rule in UTF-8 bytes (an upper bound on its length in "
+          "characters), or None when it is unbounded ('+', '*', '{n,}').")
       .def("__len__", [](const ScannerHandle& self) { return self.core()->rules().size(); })
       .def("__repr__", [](const ScannerHandle& self) {
         return "<llmward.Scanner with " + std::to_string(self.core()->rules().size()) + " rules>";

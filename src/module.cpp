@@ -3,11 +3,12 @@
 #include "bindings.hpp"
 
 PYBIND11_MODULE(_core, m) {
-  m.doc() = "llmward native core: Hyperscan scanning";
+  m.doc() = "llmward native core: Hyperscan scanning and normalized views";
   if (hs_valid_platform() != HS_SUCCESS) {
     throw std::runtime_error("this CPU lacks the SSSE3 instructions Hyperscan requires");
   }
   m.attr("hyperscan_version") = hs_version();
   llmward::bindings::register_errors(m);
   llmward::bindings::register_scanner(m);
+  llmward::bindings::register_views(m);
 }

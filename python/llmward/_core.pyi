@@ -5,6 +5,14 @@ from os import PathLike
 
 hyperscan_version: str
 
+VIEW_RAW: int
+"""The text as given (``Scanner.scan`` scans it)."""
+VIEW_FOLDED: int
+"""Invisible characters removed; compatibility forms, accents, look-alike letters,
+whitespace, spaced-out letters and leetspeak folded."""
+VIEW_DECODED: int
+"""Base64, hex and percent-encoded spans decoded (two levels deep) and folded."""
+
 class RuleError(ValueError):
     """A rule that cannot be compiled; ``rule_id`` names it (None for the whole set)."""
 
@@ -50,9 +58,15 @@ class Rule:
     def __setstate__(self, state: tuple[str, str, bool, bool, str, bool, bool, bool]) -> None: ...
 
 class Match:
-    """A span that matched a rule: ``text[start:end]``."""
+    """A span that matched a rule: ``text[start:end]``.
 
-    def __init__(self, rule: str, start: int, end: int, category: str = "") -> None: ...
+    ``view`` names the normalized view the match was found in (``"raw"`` for
+    :meth:`Scanner.scan`); ``start``/``end`` always index the original text.
+    """
+
+    def __init__(
+        self, rule: str, start: int, end: int, category: str = "", view: str = "raw"
+    ) -> None: ...
     @property
     def rule(self) -> str: ...
     @property
@@ -61,8 +75,24 @@ class Match:
     def start(self) -> int: ...
     @property
     def end(self) -> int: ...
+    @property
+    def view(self) -> str: ...
     def __eq__(self, other: object) -> bool: ...
     def __hash__(self) -> int: ...
+
+class View:
+    """A normalized view of a text (see :func:`normalize`).
+
+    ``name`` is ``"raw"``, ``"folded"`` or ``"decoded"``; :meth:`source_span` maps
+    ``text[start:end]`` back to the original (code points for ``str`` input, bytes for
+    ``bytes`` input).
+    """
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+    def source_span(self, start: int, end: int) -> tuple[int, int]: ...
 
 class StreamScanner:
     """Scans text arriving in chunks; see :meth:`Scanner.stream`."""
@@ -82,7 +112,18 @@ class Scanner:
     ) -> None: ...
     def scan(self, text: str | bytes | bytearray) -> list[Match]: ...
     def scan_batch(self, texts: Sequence[str | bytes | bytearray]) -> list[list[Match]]: ...
+    def scan_views(self, text: str | bytes | bytearray, views: int = 7) -> list[Match]:
+        """Scan the requested views; every match is reported at the original text.
+
+        A (rule, start, end) found in several views is reported once, from the first
+        view in the order raw, folded, decoded (``Match.view``).
+        """
+    def scan_views_batch(
+        self, texts: Sequence[str | bytes | bytearray], views: int = 7
+    ) -> list[list[Match]]: ...
     def stream(self) -> StreamScanner: ...
+    def max_width(self, rule_id: str) -> int | None:
+        """Longest possible match of a rule in UTF-8 bytes; None when unbounded."""
     @property
     def rules(self) -> list[Rule]: ...
     @property
@@ -90,3 +131,9 @@ class Scanner:
     def __len__(self) -> int: ...
 
 def default_cache_dir() -> str: ...
+def normalize(text: str | bytes | bytearray, views: int = 6) -> list[View]:
+    """The requested views of ``text``, in the order raw, folded, decoded.
+
+    A folded view identical to the raw text and a decoded view with nothing decoded
+    are left out (the raw view is included only when ``VIEW_RAW`` is requested).
+    """

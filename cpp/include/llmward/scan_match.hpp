@@ -11,6 +11,7 @@ struct RawMatch {
   std::uint32_t rule;   // index into the scanner's rule list
   std::uint64_t start;  // byte offset (code points once converted)
   std::uint64_t end;    // exclusive
+  std::uint8_t view = 0;  // normalized view it was found in (views::ViewIndex; 0: raw)
 };
 
 // Order in which results are returned: by start, then end, then rule index.

@@ -27,6 +27,37 @@ std::string repair(std::string_view bytes);
 // each), so code-point offsets are preserved.
 void encode(const void* data, int kind, std::size_t length, std::string& out);
 
+// Decodes the character at p (p < end). A well-formed sequence gives its
+// code point and length; anything else gives U+FFFD with length 1, so a
+// caller walking a buffer never reads past `end`, whatever the bytes.
+inline char32_t next(const unsigned char* p, const unsigned char* end, std::size_t& length) noexcept {
+  const unsigned char b0 = p[0];
+  const auto avail = static_cast<std::size_t>(end - p);
+  auto cont = [](unsigned char b) { return (b & 0xC0) == 0x80; };
+  length = 1;
+  if (b0 < 0x80) return b0;
+  if (b0 >= 0xC2 && b0 <= 0xDF && avail >= 2 && cont(p[1])) {
+    length = 2;
+    return (char32_t(b0 & 0x1F) << 6) | (p[1] & 0x3F);
+  }
+  if (b0 >= 0xE0 && b0 <= 0xEF && avail >= 3 && cont(p[1]) && cont(p[2])) {
+    const char32_t cp = (char32_t(b0 & 0x0F) << 12) | (char32_t(p[1] & 0x3F) << 6) | (p[2] & 0x3F);
+    if (cp >= 0x800 && (cp < 0xD800 || cp > 0xDFFF)) {
+      length = 3;
+      return cp;
+    }
+  }
+  if (b0 >= 0xF0 && b0 <= 0xF4 && avail >= 4 && cont(p[1]) && cont(p[2]) && cont(p[3])) {
+    const char32_t cp = (char32_t(b0 & 0x07) << 18) | (char32_t(p[1] & 0x3F) << 12) |
+                        (char32_t(p[2] & 0x3F) << 6) | (p[3] & 0x3F);
+    if (cp >= 0x10000 && cp <= 0x10FFFF) {
+      length = 4;
+      return cp;
+    }
+  }
+  return 0xFFFD;
+}
+
 // Number of code points in a valid UTF-8 buffer.
 std::uint64_t count_code_points(std::string_view utf8) noexcept;
 
