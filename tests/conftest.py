@@ -9,9 +9,15 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
-    """Keep the compiled-database cache of every test out of the user's home."""
+@pytest.fixture(scope="session")
+def _session_cache(tmp_path_factory: pytest.TempPathFactory):
     cache = tmp_path_factory.mktemp("hs-cache")
     cache.chmod(0o700)
-    monkeypatch.setenv("LLMWARD_CACHE_DIR", str(cache))
+    return cache
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(_session_cache, monkeypatch: pytest.MonkeyPatch):
+    """Keep the compiled-database cache out of the user's home; shared by the
+    session's tests, so the large default rule set compiles once."""
+    monkeypatch.setenv("LLMWARD_CACHE_DIR", str(_session_cache))

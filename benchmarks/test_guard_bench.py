@@ -1,0 +1,102 @@
+"""Guard.check_prompt and stream redaction vs the seed's validator + content filter.
+
+Run:
+    .venv/bin/python -m pytest benchmarks/test_guard_bench.py -q -s --benchmark-only
+    .venv/bin/python benchmarks/test_guard_bench.py [--rounds N]
+
+Per-prompt latencies are timed one call at a time (perf_counter_ns), so p50 and
+p99 are real per-call percentiles, not averages. The corpus is the scanner
+benchmark's 200 English-like 4 KB prompts (10% carry an injection phrase, 10% a
+PII item, 10% made-up banned words that only the scanner benchmark's rule set knows).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import llmward.guard
+from corpus import make_corpus
+from seed_baseline import SeedContentFilter, SeedPromptValidator, seed_check
+
+DATA_DIR = Path(llmward.guard.__file__).parent / "data"
+TOKEN_CHARS = 4  # a typical BPE token of English output
+
+
+def per_call_ns(fn: Callable[[str], Any], texts: Sequence[str], rounds: int) -> list[int]:
+    samples = []
+    for _ in range(rounds):
+        for text in texts:
+            start = time.perf_counter_ns()
+            fn(text)
+            samples.append(time.perf_counter_ns() - start)
+    return samples
+
+
+def percentile(samples: Sequence[int], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1000.0
+
+
+def stream_us_per_token(guard: llmward.guard.Guard, texts: Sequence[str], rounds: int) -> float:
+    tokenized = [[t[i : i + TOKEN_CHARS] for i in range(0, len(t), TOKEN_CHARS)] for t in texts]
+    n_tokens = sum(len(tokens) for tokens in tokenized)
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for tokens in tokenized:
+            redactor = guard.stream_redactor()
+            for token in tokens:
+                redactor.feed(token)
+            redactor.close()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) / n_tokens * 1e6
+
+
+def measure(rounds: int) -> list[str]:
+    texts = make_corpus().texts
+    guard = llmward.guard.Guard()
+    validator, content = SeedPromptValidator(), SeedContentFilter(DATA_DIR)
+    ours = per_call_ns(guard.check_prompt, texts, rounds)
+    seed = per_call_ns(lambda t: seed_check(validator, content, t), texts, max(1, rounds // 10))
+    lines = [f"{len(texts)} prompts of 4 KB; guard with {guard.rule_count} rules, all views",
+             f"{'approach':<34}{'p50 µs':>10}{'p99 µs':>10}{'p50 vs guard':>14}"]
+    ours_p50 = percentile(ours, 0.5)
+    for name, samples in [("llmward Guard.check_prompt", ours),
+                          ("seed validator + content filter", seed)]:
+        p50 = percentile(samples, 0.5)
+        lines.append(f"{name:<34}{p50:>10.1f}{percentile(samples, 0.99):>10.1f}"
+                     f"{p50 / ours_p50:>13.1f}x")
+    per_token = stream_us_per_token(guard, texts[:20], max(1, rounds // 5))
+    lines.append(f"stream redaction: {per_token:.2f} µs per {TOKEN_CHARS}-character token")
+    return lines
+
+
+@pytest.mark.benchmark(group="guard-4KB")
+def test_check_prompt(benchmark: Any) -> None:
+    texts = make_corpus().texts
+    guard = llmward.guard.Guard()
+    verdicts = benchmark(lambda: [guard.check_prompt(t) for t in texts])
+    assert sum(not v.allowed for v in verdicts) >= 20  # the injection prompts are blocked
+
+
+def test_guard_summary(summary_lines: list[str]) -> None:
+    summary_lines.extend(measure(rounds=5))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=20)
+    args = parser.parse_args(argv)
+    print("\n".join(measure(args.rounds)))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

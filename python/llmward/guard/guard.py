@@ -1,0 +1,249 @@
+"""The guard: prompt validation and output redaction over the native scanner."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+from llmward._core import VIEW_DECODED, VIEW_FOLDED, VIEW_RAW, Match, Rule, Scanner
+from llmward.guard.canary import new_canary, with_canary
+from llmward.guard.config import GuardConfig
+from llmward.guard.packs import content_rules, injection_rules, pii_rules, secret_rules
+from llmward.guard.policy import ActiveRule, resolve
+from llmward.guard.redaction import Span, apply_redactions
+from llmward.guard.rules import Action, RuleSpec
+from llmward.guard.sanitize import Sanitized, sanitize
+from llmward.guard.stream import StreamRedactor
+from llmward.guard.tokens import TokenCounter, estimate_tokens
+from llmward.guard.verdict import Finding, Verdict
+
+
+class _Hit(NamedTuple):
+    """A confirmed match, in the coordinates of the text that was scanned."""
+
+    rule: str
+    category: str
+    start: int
+    end: int
+    action: Action
+    view: str
+
+
+_VIEW_BITS = {"raw": VIEW_RAW, "folded": VIEW_FOLDED, "decoded": VIEW_DECODED}
+_EMPTY_CHECK_CHARS = 256  # shorter sanitized prompts are checked for visible content
+_STREAM_MARGIN = 64  # look-ahead of \b and $, and context words validators read
+
+
+class Guard:
+    """Checks prompts and redacts outputs with one compiled rule set.
+
+    Thread-safe: the native scanner serves any number of threads, and a Guard
+    holds no per-call state.
+    """
+
+    def __init__(
+        self,
+        config: GuardConfig | None = None,
+        *,
+        rules: Sequence[RuleSpec] | None = None,
+        tokenizer: TokenCounter | None = None,
+        cache: bool = True,
+    ) -> None:
+        self.config = config or GuardConfig()
+        self.canary = self.config.canary or new_canary()
+        specs = list(rules) if rules is not None else _pack_rules(self.config)
+        specs += self.config.rules
+        canary = RuleSpec(id="canary", pattern=self.canary, category="canary", literal=True,
+                          caseless=False, action="flag", output_action="redact")
+        self._rules: dict[str, ActiveRule] = resolve([*specs, canary], self.config)
+        self._scanner = Scanner(
+            [Rule(s.id, s.pattern, literal=s.literal, caseless=s.caseless, category=s.category)
+             for s in specs],
+            cache=cache,
+        )
+        # The canary differs per deployment (or per Guard): a scanner of its own
+        # keeps the large rule set's compiled databases cacheable.
+        self._canary_scanner = Scanner(
+            [Rule(canary.id, canary.pattern, literal=True, caseless=False, category="canary")],
+            cache=False,
+        )
+        self._views = 0
+        for name in self.config.views:
+            self._views |= _VIEW_BITS[name]
+        self._count_tokens = tokenizer or estimate_tokens
+        self._hold = self._hold_back_chars()
+
+    @classmethod
+    def default(cls) -> Guard:
+        """The built-in policy with the built-in rule packs."""
+        return cls()
+
+    @classmethod
+    def from_config(
+        cls, path: str | os.PathLike[str], *, tokenizer: TokenCounter | None = None
+    ) -> Guard:
+        """A policy from a TOML file (see README: Guard configuration)."""
+        return cls(GuardConfig.from_file(Path(path)), tokenizer=tokenizer)
+
+    @property
+    def rule_count(self) -> int:
+        return len(self._rules)
+
+    def system_prompt_with_canary(self, system_prompt: str) -> str:
+        return with_canary(system_prompt, self.canary)
+
+    # -- prompts -------------------------------------------------------------
+
+    def check_prompt(self, text: str | bytes) -> Verdict:
+        prompt = _as_text(text, "prompt")
+        refusal = self._check_limits(prompt)
+        if refusal is not None:
+            return refusal
+        cleaned = sanitize(prompt)
+        if _is_empty(cleaned.text):
+            return Verdict(False, [], "", "empty prompt")
+        return self._verdict(prompt, cleaned, self._scan(cleaned.text))
+
+    def check_batch(self, texts: Sequence[str | bytes]) -> list[Verdict]:
+        """check_prompt for many prompts; the native scans run without the GIL."""
+        prompts = [_as_text(t, "prompt") for t in texts]
+        verdicts: list[Verdict | None] = [self._check_limits(p) for p in prompts]
+        pending = [i for i, v in enumerate(verdicts) if v is None]
+        cleaned = {i: sanitize(prompts[i]) for i in pending}
+        for i in pending:
+            if _is_empty(cleaned[i].text):
+                verdicts[i] = Verdict(False, [], "", "empty prompt")
+        pending = [i for i in pending if verdicts[i] is None]
+        texts = [cleaned[i].text for i in pending]
+        scans = self._scanner.scan_views_batch(texts, self._views)
+        canaries = self._canary_scanner.scan_views_batch(texts, self._views)
+        for i, matches, canary in zip(pending, scans, canaries, strict=True):
+            if canary:
+                matches = _merged(matches, canary)
+            verdicts[i] = self._verdict(prompts[i], cleaned[i], matches)
+        return [v for v in verdicts if v is not None]
+
+    def _check_limits(self, prompt: str) -> Verdict | None:
+        limits = self.config.limits
+        if len(prompt) > limits.max_chars:
+            return Verdict(False, [], "",
+                           f"prompt exceeds maximum length of {limits.max_chars} characters")
+        if self._count_tokens(prompt) > limits.max_tokens:
+            return Verdict(False, [], "",
+                           f"prompt exceeds maximum length of {limits.max_tokens} tokens")
+        return None
+
+    def _verdict(self, prompt: str, cleaned: Sanitized, matches: list[Match]) -> Verdict:
+        found = self._confirm(cleaned.text, matches, "prompt")
+        findings = [
+            Finding(rule, category, *cleaned.to_original(start, end), action, view)
+            for rule, category, start, end, action, view in found
+        ]
+        if cleaned.removed:  # what sanitization dropped (a "<system>" tag) is still reported
+            seen = {(f.rule, f.start, f.end) for f in findings}
+            original = self._confirm(prompt, self._scan(prompt), "prompt")
+            findings += [Finding(*f) for f in original if (f[0], f[2], f[3]) not in seen]
+            findings.sort(key=lambda f: (f.start, f.end, f.rule))
+        blocking = [f for f in findings if f.action == "block"]
+        if blocking:
+            first = blocking[0]
+            return Verdict(False, findings, "", f"blocked: {first.category} ({first.rule})")
+        redactions = [Span(s, e, self._rules[r].placeholder)
+                      for r, _, s, e, a, _ in found if a == "redact"]
+        sanitized = apply_redactions(cleaned.text, redactions)
+        redacted = sorted({f.category for f in findings if f.action == "redact"})
+        reason = "redacted: " + ", ".join(redacted) if redactions else "ok"
+        return Verdict(True, findings, sanitized, reason)
+
+    # -- outputs -------------------------------------------------------------
+
+    def redact(self, text: str | bytes) -> str:
+        """The output with every finding whose output action is redact or block
+        replaced by its placeholder. Formatting is kept (no sanitization)."""
+        output = _as_text(text, "output")
+        if len(output) > self.config.limits.max_output_chars:
+            raise ValueError(
+                f"output exceeds maximum length of {self.config.limits.max_output_chars} characters"
+            )
+        return apply_redactions(output, self.output_redactions(output))
+
+    def output_redactions(self, output: str) -> list[Span]:
+        """Spans of `output` that redaction replaces (used by the stream redactor)."""
+        found = self._confirm(output, self._scan(output), "output")
+        return [Span(s, e, self._rules[r].placeholder)
+                for r, _, s, e, a, _ in found if a in ("redact", "block")]
+
+    def stream_redactor(self) -> StreamRedactor:
+        """Redacts output arriving token by token; see StreamRedactor."""
+        return StreamRedactor(self, self._hold, self.config.limits.max_output_chars)
+
+    # -- shared --------------------------------------------------------------
+
+    def _scan(self, text: str) -> list[Match]:
+        matches = self._scanner.scan_views(text, self._views)
+        canary = self._canary_scanner.scan_views(text, self._views)
+        return _merged(matches, canary) if canary else matches
+
+    def _confirm(self, text: str, matches: list[Match], direction: str) -> list[_Hit]:
+        """Applies views, validators and allowlists to native matches."""
+        out: list[_Hit] = []
+        for m in matches:
+            rule = self._rules[m.rule]
+            if m.view not in rule.views:
+                continue
+            if rule.validator is not None and not rule.validator(text, m.start, m.end):
+                continue
+            if rule.allow and text[m.start : m.end].casefold() in rule.allow:
+                continue
+            action = rule.prompt_action if direction == "prompt" else rule.output_action
+            out.append(_Hit(m.rule, m.category, m.start, m.end, action, m.view))
+        return out
+
+    def _hold_back_chars(self) -> int | None:
+        """Characters a stream must hold back: the widest possible match (its
+        width in UTF-8 bytes bounds its width in characters) plus a margin for
+        the look-ahead of \\b and for validators' context; None when a rule is
+        unbounded, in which case streams release only at close()."""
+        widths = [self._scanner.max_width(r) for r in self._rules if r != "canary"]
+        widths.append(len(self.canary.encode()))
+        if any(w is None for w in widths):
+            return None
+        return max(w for w in widths if w is not None) + _STREAM_MARGIN
+
+
+def _pack_rules(config: GuardConfig) -> list[RuleSpec]:
+    rules: list[RuleSpec] = []
+    if "injection" in config.packs:
+        rules += injection_rules()
+    if "pii" in config.packs:
+        rules += pii_rules()
+    if "secrets" in config.packs:
+        rules += secret_rules()
+    if "content" in config.packs:
+        rules += content_rules(config.content_dir)
+    return rules
+
+
+def _merged(matches: list[Match], more: list[Match]) -> list[Match]:
+    return sorted([*matches, *more], key=lambda m: (m.start, m.end))
+
+
+def _as_text(text: str | bytes, what: str) -> str:
+    if isinstance(text, str):
+        return text
+    if isinstance(text, (bytes, bytearray)):
+        try:
+            return bytes(text).decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise ValueError(f"{what} is not valid UTF-8 (byte {error.start})") from None
+    raise TypeError(f"{what} must be str or bytes, not {type(text).__name__}")
+
+
+def _is_empty(text: str) -> bool:
+    if not text:
+        return True
+    if len(text) > _EMPTY_CHECK_CHARS:
+        return False
+    return not any(ch.isprintable() and not ch.isspace() for ch in text)
