@@ -20,6 +20,8 @@ confirm them:
   that length, with optional spaces every four characters; the validator
   checks the country's length and ISO 7064 mod 97. One rule per length keeps
   an IBAN followed by more digits from being swallowed by a longer match.
+  Country codes are upper case, as IBANs are written: accepting lower case
+  made the pack ten times slower on English text ("it", "by", "do" ...).
 * ``pii.email``: a bounded address pattern (local part up to 64 characters,
   domain up to 40 plus a top-level domain); asset names like "icon@2x.png"
   are dropped.
@@ -78,7 +80,7 @@ def _iban_rules() -> list[RuleSpec]:
             body += rf" ?[A-Za-z0-9]{{{rest}}}"
         rules.append(_rule(
             f"pii.iban.len{length}",
-            rf"\b(?:{countries}|{countries.lower()})[0-9]{{2}}{body}\b",
+            rf"\b(?:{countries})[0-9]{{2}}{body}\b",
             "pii.iban",
             "[IBAN]",
             v.valid_iban,
