@@ -19,6 +19,7 @@
 // Replacements longer than kMaxReplacementCodePoints keep the code point as
 // it is: no evasion needs them and they would inflate the view.
 #include "llmward/fold_table.hpp"
+#include "llmward/utf8.hpp"
 
 #include <unicode/normalizer2.h>
 #include <unicode/uchar.h>
@@ -100,23 +101,6 @@ bool all_ascii(const std::u32string& s) {
   return std::all_of(s.begin(), s.end(), [](char32_t c) { return c < 0x80; });
 }
 
-void append_utf8(std::string& out, char32_t c) {
-  if (c < 0x80) {
-    out.push_back(static_cast<char>(c));
-  } else if (c < 0x800) {
-    out.push_back(static_cast<char>(0xC0 | (c >> 6)));
-    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  } else if (c < 0x10000) {
-    out.push_back(static_cast<char>(0xE0 | (c >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  } else {
-    out.push_back(static_cast<char>(0xF0 | (c >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((c >> 12) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  }
-}
 
 std::u32string to_u32(const icu::UnicodeString& s) {
   std::u32string out;
@@ -265,7 +249,7 @@ FoldTable::FoldTable() : index_(kBlocks) {
           classes.clear();
           for (char32_t r : folded) {
             const std::size_t before = utf8.size();
-            append_utf8(utf8, r);
+            utf8::append(utf8, static_cast<std::uint32_t>(r));
             const bool word = r >= 0x80 && (U_GET_GC_MASK(static_cast<UChar32>(r)) &
                                             (U_GC_L_MASK | U_GC_M_MASK)) != 0;
             classes.append(utf8.size() - before, static_cast<char>(word ? kWordByte : 0));

@@ -47,7 +47,9 @@ const unsigned char* skip_ascii(const unsigned char* p, const unsigned char* end
   return p;
 }
 
-void put(std::string& out, std::uint32_t cp) {
+}  // namespace
+
+void append(std::string& out, std::uint32_t cp) {
   if (cp < 0x80) {
     out.push_back(static_cast<char>(cp));
   } else if (cp < 0x800) {
@@ -66,10 +68,12 @@ void put(std::string& out, std::uint32_t cp) {
   }
 }
 
+namespace {
+
 template <typename Unit>
 void encode_units(const Unit* units, std::size_t length, std::string& out) {
   out.reserve(out.size() + length * (sizeof(Unit) == 1 ? 2 : 3));
-  for (std::size_t i = 0; i < length; ++i) put(out, static_cast<std::uint32_t>(units[i]));
+  for (std::size_t i = 0; i < length; ++i) append(out, static_cast<std::uint32_t>(units[i]));
 }
 
 }  // namespace

@@ -1,7 +1,6 @@
-import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
+from gil import assert_releases_gil
 from llmward import Rule, Scanner
 
 RULES = [
@@ -58,19 +57,4 @@ def test_many_threads_each_with_a_stream():
 def test_scan_batch_releases_the_gil():
     scanner = Scanner(RULES, cache=False)
     batch = ["lorem ipsum dolor sit amet " * 4000] * 40  # a few MB: long enough to observe
-    window: dict[str, float] = {}
-
-    def scan() -> None:
-        window["start"] = time.perf_counter()
-        scanner.scan_batch(batch)
-        window["end"] = time.perf_counter()
-
-    worker = threading.Thread(target=scan)
-    ticks = []
-    worker.start()
-    while worker.is_alive():
-        ticks.append(time.perf_counter())
-    worker.join()
-    inside = [t for t in ticks if window["start"] < t < window["end"]]
-    # With the GIL held for the batch this thread could not run at all meanwhile.
-    assert len(inside) > 1000
+    assert_releases_gil(lambda: scanner.scan_batch(batch))

@@ -4,8 +4,6 @@ at the original text."""
 import base64
 import subprocess
 import sys
-import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -13,6 +11,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import llmward
+from gil import assert_releases_gil
 from llmward import VIEW_DECODED, VIEW_FOLDED, VIEW_RAW, Match, Rule, Scanner, normalize
 
 ALL = VIEW_RAW | VIEW_FOLDED | VIEW_DECODED
@@ -291,21 +290,7 @@ print("ok")
 
 def test_scan_views_batch_releases_the_gil(scanner):
     batch = ["lorem ipsum dolor sit amet ｉｇｎｏｒｅ " * 2000] * 20
-    window: dict[str, float] = {}
-
-    def scan() -> None:
-        window["start"] = time.perf_counter()
-        scanner.scan_views_batch(batch)
-        window["end"] = time.perf_counter()
-
-    worker = threading.Thread(target=scan)
-    ticks = []
-    worker.start()
-    while worker.is_alive():
-        ticks.append(time.perf_counter())
-    worker.join()
-    inside = [t for t in ticks if window["start"] < t < window["end"]]
-    assert len(inside) > 1000
+    assert_releases_gil(lambda: scanner.scan_views_batch(batch))
 
 
 def test_max_width_bounds_a_rule_for_stream_hold_back():

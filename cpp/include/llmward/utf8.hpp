@@ -22,6 +22,9 @@ bool is_valid(std::string_view bytes) noexcept;
 // sequence is replaced by kReplacementByte: byte offsets stay exact.
 std::string repair(std::string_view bytes);
 
+// Appends one code point as UTF-8; a surrogate becomes U+FFFD.
+void append(std::string& out, std::uint32_t code_point);
+
 // Encodes code units of width `kind` (1: Latin-1, 2: UCS-2, 4: UCS-4) as
 // UTF-8, appending to out. Lone surrogates become U+FFFD (one code point
 // each), so code-point offsets are preserved.
