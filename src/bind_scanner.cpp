@@ -65,14 +65,7 @@ std::vector<RawMatch> scan_ref(const Scanner& scanner, const TextRef& ref) {
 
 py::list scan(const ScannerHandle& self, py::handle text) {
   const TextRef ref(text.ptr());
-  std::vector<RawMatch> matches;
-  if (ref.utf8().size() >= kReleaseGilBytes) {
-    py::gil_scoped_release release;
-    matches = scan_ref(*self.core(), ref);
-  } else {
-    matches = scan_ref(*self.core(), ref);
-  }
-  return self.to_python(matches);
+  return self.to_python(run_on(ref, [&](const TextRef& r) { return scan_ref(*self.core(), r); }));
 }
 
 py::list scan_batch(const ScannerHandle& self, py::handle texts) {
@@ -98,14 +91,7 @@ class StreamHandle {
                            Py_TYPE(chunk.ptr())->tp_name);
     }
     const TextRef ref(chunk.ptr());
-    std::vector<RawMatch> matches;
-    if (ref.utf8().size() >= kReleaseGilBytes) {
-      py::gil_scoped_release release;
-      matches = stream_.feed(ref.utf8());
-    } else {
-      matches = stream_.feed(ref.utf8());
-    }
-    return owner_->to_python(matches);
+    return owner_->to_python(run_on(ref, [&](const TextRef& r) { return stream_.feed(r.utf8()); }));
   }
 
   py::list close() { return owner_->to_python(stream_.close()); }

@@ -104,13 +104,8 @@ unsigned view_flags(long long views) {
 py::list normalize(py::handle text, long long views) {
   const unsigned flags = view_flags(views);
   const TextRef ref(text.ptr());
-  std::vector<views::View> built;
-  if (ref.utf8().size() >= kReleaseGilBytes) {
-    py::gil_scoped_release release;
-    built = views::build_views(ref.utf8(), flags);
-  } else {
-    built = views::build_views(ref.utf8(), flags);
-  }
+  const std::vector<views::View> built =
+      run_on(ref, [&](const TextRef& r) { return views::build_views(r.utf8(), flags); });
   const Units units(ref);
   py::list out;
   for (const views::View& view : built) out.append(py::cast(to_python(view, units)));
@@ -126,14 +121,8 @@ std::vector<RawMatch> scan_views_ref(const Scanner& scanner, const TextRef& ref,
 py::list scan_views(const ScannerHandle& self, py::handle text, long long views) {
   const unsigned flags = view_flags(views);
   const TextRef ref(text.ptr());
-  std::vector<RawMatch> matches;
-  if (ref.utf8().size() >= kReleaseGilBytes) {
-    py::gil_scoped_release release;
-    matches = scan_views_ref(*self.core(), ref, flags);
-  } else {
-    matches = scan_views_ref(*self.core(), ref, flags);
-  }
-  return self.to_python(matches);
+  return self.to_python(
+      run_on(ref, [&](const TextRef& r) { return scan_views_ref(*self.core(), r, flags); }));
 }
 
 py::list scan_views_batch(const ScannerHandle& self, py::handle texts, long long views) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <Python.h>
+#include <pybind11/pybind11.h>
 
 #include <string>
 #include <string_view>
@@ -30,5 +31,15 @@ class TextRef {
 
 // Calls shorter than this keep the GIL: releasing it costs more than the scan.
 inline constexpr std::size_t kReleaseGilBytes = 1024;
+
+// Runs `work` on `ref`'s text, without the GIL when the text is long enough.
+template <typename Work>
+auto run_on(const TextRef& ref, Work&& work) {
+  if (ref.utf8().size() >= kReleaseGilBytes) {
+    pybind11::gil_scoped_release release;
+    return work(ref);
+  }
+  return work(ref);
+}
 
 }  // namespace llmward::bindings
