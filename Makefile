@@ -24,6 +24,13 @@ $(STAMPS)/install: $(STAMPS)/venv $(SOURCES)
 	$(PY) -m pip install -q '.[dev]'
 	@touch $@
 
+# The benchmark also needs its heavy peers (the `bench` extra: llm-guard, torch, ...), which
+# `make test` never installs. '.[dev,bench]' includes '.[dev]', so the install stamp is
+# refreshed too, sparing `make test` a second build of the same sources.
+$(STAMPS)/bench-install: $(STAMPS)/venv $(SOURCES)
+	$(PY) -m pip install -q '.[dev,bench]'
+	@touch $@ $(STAMPS)/install
+
 deps: $(STAMPS)/system-deps
 install: $(STAMPS)/install
 
@@ -34,7 +41,7 @@ lint: install
 test: install lint
 	$(PY) -m pytest tests
 
-bench: install
+bench: $(STAMPS)/bench-install
 	$(PY) -m pytest benchmarks --benchmark-only --benchmark-columns=median,iqr,ops -q
 
 serve:

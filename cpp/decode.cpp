@@ -1,5 +1,9 @@
 #include "llmward/decode.hpp"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <utility>
 #include <vector>
 
@@ -70,11 +74,7 @@ class Finder {
 
   void run() {
     std::size_t i = 0;
-    while (i < n_ && budget_ > 0) {
-      if (!is_word_byte(t_[i])) {
-        ++i;
-        continue;
-      }
+    while (budget_ > 0 && (i = next_candidate_word(i)) < n_) {
       std::size_t word_end = i;
       while (word_end < n_ && is_word_byte(t_[word_end])) ++word_end;
       if (percent_escapes(i, word_end) >= 2) {
@@ -87,6 +87,45 @@ class Finder {
   }
 
  private:
+  // Start of the first word at or after i (i is not inside a word) that can
+  // hold an encoded span: kMinEncodedRun characters or more, or a '%'. Prose
+  // has none, so 16-byte blocks are skipped whole.
+  std::size_t next_candidate_word(std::size_t i) const {
+    const std::size_t from = i;
+    std::size_t run_start = i;  // where the run of word bytes reaching i began
+#if defined(__SSE2__)
+    for (; i + 16 <= n_; i += 16) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(t_ + i));
+      const auto word = static_cast<unsigned>(_mm_movemask_epi8(_mm_and_si128(
+          _mm_cmpgt_epi8(v, _mm_set1_epi8(0x20)), _mm_cmplt_epi8(v, _mm_set1_epi8(0x7F)))));
+      const auto percent =
+          static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('%'))));
+      if (percent != 0) return word_start(i + static_cast<std::size_t>(__builtin_ctz(percent)), from);
+      if (word == 0xFFFFu) return run_start;  // a run of 16 or more
+      const auto leading = static_cast<std::size_t>(__builtin_ctz(~word));
+      if (i + leading - run_start >= kMinEncodedRun) return run_start;
+      // Runs inside the block are shorter than 16; the last one may go on.
+      const auto trailing = static_cast<std::size_t>(__builtin_clz(~word << 16 | 0xFFFFu));
+      run_start = i + 16 - trailing;
+    }
+#endif
+    for (; i < n_; ++i) {
+      if (!is_word_byte(t_[i])) {
+        run_start = i + 1;
+      } else if (t_[i] == '%') {
+        return word_start(i, from);
+      } else if (i + 1 - run_start >= kMinEncodedRun) {
+        return run_start;
+      }
+    }
+    return n_;
+  }
+
+  std::size_t word_start(std::size_t k, std::size_t from) const {
+    while (k > from && is_word_byte(t_[k - 1])) --k;
+    return k;
+  }
+
   std::size_t percent_escapes(std::size_t begin, std::size_t end) const {
     std::size_t count = 0;
     for (std::size_t k = begin; k + 2 < end; ++k) {

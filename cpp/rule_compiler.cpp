@@ -1,6 +1,8 @@
 #include "llmward/rule_compiler.hpp"
 
+#include <algorithm>
 #include <climits>
+#include <stdexcept>
 #include <cstdlib>
 #include <string>
 #include <unordered_set>
@@ -10,7 +12,7 @@
 namespace llmward {
 namespace {
 
-constexpr char kCacheFormat[] = "llmward-hyperscan-v2";
+constexpr char kCacheFormat[] = "llmward-hyperscan-v3";
 
 bool is_ascii(const std::string& s) {
   for (unsigned char c : s)
@@ -112,6 +114,9 @@ void validate_identity(const std::vector<Rule>& rules) {
     if (rule.id.empty()) throw RuleError("", "rule ids must be non-empty");
     if (!seen.insert(rule.id).second) throw RuleError(rule.id, "duplicate rule id");
     if (rule.pattern.empty()) throw RuleError(rule.id, "empty pattern");
+    if (!is_ascii(rule.requires_any)) {
+      throw RuleError(rule.id, "requires_any takes ASCII characters only");
+    }
     if (!rule.literal && rule.pattern.find('\0') != std::string::npos) {
       throw RuleError(rule.id, "NUL character in a regex pattern; write it as \\x00");
     }
@@ -199,22 +204,51 @@ Database compile_regexes(const std::vector<Rule>& rules, const std::vector<std::
   return Database(db);
 }
 
+// A bounded regex rule with a requires_any set joins the group of that set;
+// every other regex rule is detected over the whole text.
+void place_for_detection(const Rule& rule, std::uint32_t index, RulePlan& plan) {
+  AsciiSet set;
+  try {
+    set = AsciiSet(rule.requires_any, rule.caseless);
+  } catch (const std::invalid_argument& error) {
+    throw RuleError(rule.id, error.what());
+  }
+  if (set.empty() || plan.max_width[index] == kUnbounded) {
+    plan.whole_text_rules.push_back(index);
+    return;
+  }
+  for (std::uint32_t g = 0; g < plan.anchor_groups.size(); ++g) {
+    if (plan.anchor_groups[g].set == set) {
+      plan.anchor_groups[g].rules.push_back(index);
+      plan.anchor_group[index] = g;
+      return;
+    }
+  }
+  plan.anchor_group[index] = static_cast<std::uint32_t>(plan.anchor_groups.size());
+  plan.anchor_groups.push_back({set, 0, {index}});
+}
+
 }  // namespace
 
 std::vector<const hs_database_t*> CompiledDatabases::slots() const {
   std::vector<const hs_database_t*> out = {literal_block.get(), regex_fast_block.get(),
                                            literal_stream.get(), regex_stream.get()};
+  for (const auto& db : anchored_fast_block) out.push_back(db.get());
   for (const auto& db : regex_som_block) out.push_back(db.get());
   return out;
 }
 
-CompiledDatabases CompiledDatabases::from_slots(std::vector<Database> slots) {
+CompiledDatabases CompiledDatabases::from_slots(std::vector<Database> slots, const RulePlan& plan) {
   CompiledDatabases dbs;
   dbs.literal_block = std::move(slots[0]);
   dbs.regex_fast_block = std::move(slots[1]);
   dbs.literal_stream = std::move(slots[2]);
   dbs.regex_stream = std::move(slots[3]);
-  for (std::size_t i = 4; i < slots.size(); ++i) dbs.regex_som_block.push_back(std::move(slots[i]));
+  const std::size_t som_from = 4 + plan.anchor_groups.size();
+  for (std::size_t i = 4; i < som_from; ++i) dbs.anchored_fast_block.push_back(std::move(slots[i]));
+  for (std::size_t i = som_from; i < slots.size(); ++i) {
+    dbs.regex_som_block.push_back(std::move(slots[i]));
+  }
   return dbs;
 }
 
@@ -223,6 +257,7 @@ RulePlan plan_rules(const std::vector<Rule>& rules) {
   RulePlan plan;
   plan.max_width.resize(rules.size());
   plan.regex_slot.assign(rules.size(), UINT32_MAX);
+  plan.anchor_group.assign(rules.size(), kNoGroup);
   for (std::uint32_t i = 0; i < rules.size(); ++i) {
     const Rule& rule = rules[i];
     if (compiles_as_literal(rule)) {
@@ -232,6 +267,12 @@ RulePlan plan_rules(const std::vector<Rule>& rules) {
       plan.regex_slot[i] = static_cast<std::uint32_t>(plan.regex_rules.size());
       plan.regex_rules.push_back(i);
       plan.max_width[i] = regex_max_width(rule);
+      place_for_detection(rule, i, plan);
+    }
+  }
+  for (AnchorGroup& group : plan.anchor_groups) {
+    for (std::uint32_t index : group.rules) {
+      group.radius = std::max(group.radius, plan.max_width[index] + 1);
     }
   }
   return plan;
@@ -241,8 +282,12 @@ CompiledDatabases compile_databases(const std::vector<Rule>& rules, const RulePl
   CompiledDatabases dbs;
   dbs.literal_block = compile_literals(rules, plan.literal_rules, HS_MODE_BLOCK);
   dbs.literal_stream = compile_literals(rules, plan.literal_rules, HS_MODE_STREAM);
-  dbs.regex_fast_block = compile_regexes(rules, plan.regex_rules, HS_FLAG_SINGLEMATCH,
+  dbs.regex_fast_block = compile_regexes(rules, plan.whole_text_rules, HS_FLAG_SINGLEMATCH,
                                          HS_MODE_BLOCK, Purpose::Detection);
+  for (const AnchorGroup& group : plan.anchor_groups) {
+    dbs.anchored_fast_block.push_back(compile_regexes(rules, group.rules, HS_FLAG_SINGLEMATCH,
+                                                      HS_MODE_BLOCK, Purpose::Detection));
+  }
   dbs.regex_stream = compile_regexes(rules, plan.regex_rules, HS_FLAG_SOM_LEFTMOST,
                                      HS_MODE_STREAM | HS_MODE_SOM_HORIZON_LARGE);
   for (std::uint32_t index : plan.regex_rules) {
@@ -267,6 +312,7 @@ Sha256::Digest rule_set_key(const std::vector<Rule>& rules) {
     const std::uint8_t flags[] = {rule.literal, rule.caseless, rule.dotall, rule.multiline,
                                   rule.ucp};
     hasher.update(flags, sizeof flags);
+    hasher.update_field(rule.requires_any);
   }
   return hasher.finish();
 }

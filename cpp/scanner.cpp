@@ -1,5 +1,6 @@
 #include "llmward/scanner.hpp"
 
+#include <algorithm>
 #include <climits>
 
 #include "llmward/errors.hpp"
@@ -34,6 +35,27 @@ void check(hs_error_t err) {
   }
 }
 
+// Exact spans of one anchored rule, window by window. A true match lies at
+// least one byte inside its window (windows reach a rule's width + 1 beyond
+// every anchor character, and every match holds one), so the scan sees the
+// same context around it as in the whole text; a match touching a cut edge is
+// an artifact of the cut (a \b or ^ the whole text does not have) and dropped.
+void scan_rule_in_windows(const hs_database_t* som, std::string_view text,
+                          const std::vector<Window>& windows,
+                  hs_scratch_t* scratch, std::vector<RawMatch>& out) {
+  std::vector<RawMatch> found;
+  for (const Window& w : windows) {
+    found.clear();
+    check(hs_scan(som, text.data() + w.begin, static_cast<unsigned>(w.end - w.begin), 0, scratch,
+                  on_span, &found));
+    const std::size_t width = w.end - w.begin;
+    for (const RawMatch& m : found) {
+      if ((m.start == 0 && w.begin != 0) || (m.end == width && w.end != text.size())) continue;
+      out.push_back({m.rule, m.start + w.begin, m.end + w.begin});
+    }
+  }
+}
+
 }  // namespace
 
 void check_scan_length(std::size_t length) {
@@ -44,6 +66,7 @@ Scanner::Scanner(std::vector<Rule> rules, const std::string& cache_directory)
     : rules_(std::move(rules)), plan_(plan_rules(rules_)) {
   load_or_compile(cache_directory);
   for (const hs_database_t* db : dbs_.slots()) scratch_.reserve_for(db);
+  for (auto width : plan_.max_width) widest_ = std::max(widest_, width);
 }
 
 void Scanner::load_or_compile(const std::string& cache_directory) {
@@ -54,7 +77,7 @@ void Scanner::load_or_compile(const std::string& cache_directory) {
   const auto key = rule_set_key(rules_);
   auto loaded = db_cache::load(cache_directory, key, CompiledDatabases::slot_count(plan_));
   if (loaded.databases) {
-    dbs_ = CompiledDatabases::from_slots(std::move(*loaded.databases));
+    dbs_ = CompiledDatabases::from_slots(std::move(*loaded.databases), plan_);
     cache_status_ = db_cache::Status::Hit;
     return;
   }
@@ -84,14 +107,47 @@ std::vector<RawMatch> Scanner::scan(std::string_view utf8) const {
     LiteralContext ctx{&plan_.max_width, &out};
     check(hs_scan(dbs_.literal_block.get(), utf8.data(), length, 0, lease.get(), on_literal, &ctx));
   }
+  // Most texts fire nothing: spans are computed only for rules that fired.
+  std::vector<std::uint32_t> fired;
   if (dbs_.regex_fast_block) {
-    // Most texts fire nothing: spans are computed only for rules that fired.
-    std::vector<std::uint32_t> fired;
     check(hs_scan(dbs_.regex_fast_block.get(), utf8.data(), length, 0, lease.get(), on_fired,
                   &fired));
-    for (std::uint32_t rule : fired) {
-      check(hs_scan(dbs_.regex_som_block[plan_.regex_slot[rule]].get(), utf8.data(), length, 0, lease.get(),
-                    on_span, &out));
+  }
+  // Rules with a requires_any set are looked for only around its characters.
+  std::vector<std::vector<Window>> windows(plan_.anchor_groups.size());
+  for (std::size_t g = 0; g < plan_.anchor_groups.size(); ++g) {
+    const AnchorGroup& group = plan_.anchor_groups[g];
+    windows[g] = anchor_windows(utf8, group.set, group.radius);
+    for (const Window& w : windows[g]) {
+      check(hs_scan(dbs_.anchored_fast_block[g].get(), utf8.data() + w.begin,
+                    static_cast<unsigned>(w.end - w.begin), 0, lease.get(), on_fired, &fired));
+    }
+  }
+  if (!plan_.anchor_groups.empty()) {  // a rule may fire in several windows
+    std::sort(fired.begin(), fired.end());
+    fired.erase(std::unique(fired.begin(), fired.end()), fired.end());
+  }
+  for (std::uint32_t rule : fired) {
+    const hs_database_t* som = dbs_.regex_som_block[plan_.regex_slot[rule]].get();
+    const std::uint32_t group = plan_.anchor_group[rule];
+    if (group == kNoGroup) {
+      check(hs_scan(som, utf8.data(), length, 0, lease.get(), on_span, &out));
+    } else {
+      scan_rule_in_windows(som, utf8, windows[group], lease.get(), out);
+    }
+  }
+  normalize_matches(out);
+  return out;
+}
+
+std::vector<RawMatch> Scanner::scan_windows(std::string_view utf8,
+                                            const std::vector<Window>& windows) const {
+  std::vector<RawMatch> out;
+  for (const Window& w : windows) {
+    const std::size_t width = w.end - w.begin;
+    for (const RawMatch& m : scan(utf8.substr(w.begin, width))) {
+      if ((m.start == 0 && w.begin != 0) || (m.end == width && w.end != utf8.size())) continue;
+      out.push_back({m.rule, m.start + w.begin, m.end + w.begin, m.view});
     }
   }
   normalize_matches(out);

@@ -116,18 +116,22 @@ std::string rule_repr(const Rule& r) {
   if (r.dotall) out += ", dotall=True";
   if (r.multiline) out += ", multiline=True";
   if (r.ucp) out += ", ucp=True";
+  if (!r.requires_any.empty()) {
+    out += ", requires_any=" + py::repr(py::str(r.requires_any)).cast<std::string>();
+  }
   return out + ")";
 }
 
 auto rule_fields(const Rule& r) {
   return py::make_tuple(r.id, r.pattern, r.literal, r.caseless, r.category, r.dotall, r.multiline,
-                        r.ucp);
+                        r.ucp, r.requires_any);
 }
 
 Rule make_rule(std::string id, std::string pattern, bool literal, bool caseless,
-               std::string category, bool dotall, bool multiline, bool ucp) {
+               std::string category, bool dotall, bool multiline, bool ucp,
+               std::string requires_any) {
   return Rule{std::move(id), std::move(pattern), std::move(category), literal, caseless,
-              dotall,        multiline,          ucp};
+              dotall,        multiline,          ucp, std::move(requires_any)};
 }
 
 }  // namespace
@@ -136,7 +140,8 @@ void register_scanner(py::module_& m) {
   py::class_<Rule>(m, "Rule", "A pattern to scan for, identified by `id`.")
       .def(py::init(&make_rule), py::arg("id"), py::arg("pattern"), py::kw_only(),
            py::arg("literal") = false, py::arg("caseless") = true, py::arg("category") = "",
-           py::arg("dotall") = false, py::arg("multiline") = false, py::arg("ucp") = false)
+           py::arg("dotall") = false, py::arg("multiline") = false, py::arg("ucp") = false,
+           py::arg("requires_any") = "")
       .def_readonly("id", &Rule::id)
       .def_readonly("pattern", &Rule::pattern)
       .def_readonly("literal", &Rule::literal)
@@ -145,6 +150,9 @@ void register_scanner(py::module_& m) {
       .def_readonly("dotall", &Rule::dotall)
       .def_readonly("multiline", &Rule::multiline)
       .def_readonly("ucp", &Rule::ucp)
+      .def_readonly("requires_any", &Rule::requires_any,
+                    "ASCII characters every match contains one of (\"\": no such set); a "
+                    "bounded regex rule with one is detected only around them.")
       .def("__repr__", &rule_repr)
       .def("__eq__", [](const Rule& a, const Rule& b) { return rule_fields(a).equal(rule_fields(b)); })
       .def("__hash__", [](const Rule& r) { return py::hash(rule_fields(r)); })
@@ -153,7 +161,8 @@ void register_scanner(py::module_& m) {
                         return make_rule(t[0].cast<std::string>(), t[1].cast<std::string>(),
                                          t[2].cast<bool>(), t[3].cast<bool>(),
                                          t[4].cast<std::string>(), t[5].cast<bool>(),
-                                         t[6].cast<bool>(), t[7].cast<bool>());
+                                         t[6].cast<bool>(), t[7].cast<bool>(),
+                                         t[8].cast<std::string>());
                       }));
 
   py::class_<PyMatch>(m, "Match",

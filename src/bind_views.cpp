@@ -11,6 +11,7 @@
 #include "llmward/views.hpp"
 #include "scanner_handle.hpp"
 #include "text_ref.hpp"
+#include "view_flags.hpp"
 
 namespace py = pybind11;
 
@@ -93,14 +94,6 @@ PyView to_python(const views::View& view, const Units& units) {
                 std::move(spans));
 }
 
-unsigned view_flags(long long views) {
-  if (views < 0 || (static_cast<unsigned long long>(views) & ~static_cast<unsigned long long>(views::kAllViews)) != 0) {
-    throw py::value_error("views must combine VIEW_RAW, VIEW_FOLDED and VIEW_DECODED, not " +
-                          std::to_string(views));
-  }
-  return static_cast<unsigned>(views);
-}
-
 py::list normalize(py::handle text, long long views) {
   const unsigned flags = view_flags(views);
   const TextRef ref(text.ptr());
@@ -140,6 +133,39 @@ py::list scan_views_batch(const ScannerHandle& self, py::handle texts, long long
   return out;
 }
 
+// Several scanners over views built once (the guard's rules and its canary).
+py::list scan_with(py::handle scanners, py::handle text, long long views) {
+  const unsigned flags = view_flags(views);
+  std::vector<const ScannerHandle*> handles;
+  std::vector<const Scanner*> cores;
+  for (py::handle item : py::reinterpret_borrow<py::sequence>(scanners)) {
+    handles.push_back(&item.cast<const ScannerHandle&>());
+    cores.push_back(handles.back()->core().get());
+  }
+  const TextRef ref(text.ptr());
+  auto results = run_on(ref, [&](const TextRef& r) {
+    auto per_scanner = views::scan_views(cores, r.utf8(), flags);
+    if (r.needs_code_points()) {
+      for (auto& matches : per_scanner) utf8::to_code_point_offsets(r.utf8(), matches);
+    }
+    return per_scanner;
+  });
+  py::list out;
+  for (std::size_t s = 0; s < handles.size(); ++s) out.append(handles[s]->to_python(results[s]));
+  return out;
+}
+
+py::ssize_t hold_start(py::handle text, py::ssize_t distance) {
+  if (distance < 0) throw py::value_error("distance must be >= 0");
+  const TextRef ref(text.ptr());
+  const std::int64_t start = run_on(ref, [&](const TextRef& r) {
+    return views::hold_start(r.utf8(), static_cast<std::size_t>(distance));
+  });
+  if (start <= 0 || !ref.needs_code_points()) return static_cast<py::ssize_t>(start);
+  const std::string_view prefix = ref.utf8().substr(0, static_cast<std::size_t>(start));
+  return static_cast<py::ssize_t>(utf8::count_code_points(prefix));
+}
+
 constexpr long long kDefaultNormalizeViews = views::kFolded | views::kDecoded;
 constexpr long long kDefaultScanViews = views::kAllViews;
 
@@ -164,6 +190,15 @@ void register_views(py::module_& m) {
         "The requested views of a text (str or bytes), in the order raw, folded, decoded. A "
         "folded view identical to the raw text and a decoded view with nothing decoded are "
         "left out.");
+
+  m.def("hold_start", &hold_start, py::arg("text"), py::arg("distance"),
+        "For streams: the largest offset o such that text[o:] is at least `distance` UTF-8 "
+        "bytes long both as given and in the folded view (-1 when the text is shorter): a "
+        "match at most that wide ending after the text cannot start before o.");
+  m.def("scan_with", &scan_with, py::arg("scanners"), py::arg("text"),
+        py::arg("views") = kDefaultScanViews,
+        "Scanner.scan_views() of one text with several scanners, the views built once: one "
+        "list of matches per scanner.");
 
   auto scanner = py::reinterpret_borrow<py::class_<ScannerHandle, std::shared_ptr<ScannerHandle>>>(
       m.attr("Scanner"));

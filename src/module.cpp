@@ -11,4 +11,5 @@ PYBIND11_MODULE(_core, m) {
   llmward::bindings::register_errors(m);
   llmward::bindings::register_scanner(m);
   llmward::bindings::register_views(m);
+  llmward::bindings::register_prompt(m);
 }

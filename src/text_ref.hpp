@@ -21,6 +21,9 @@ class TextRef {
   }
   // True when Hyperscan's byte offsets must be turned into code points.
   bool needs_code_points() const noexcept { return code_points_; }
+  // True when the text had to be re-encoded or repaired: a str with lone
+  // surrogates (now U+FFFD), bytes with invalid UTF-8, or a copied bytearray.
+  bool reencoded() const noexcept { return owned_active_; }
 
  private:
   std::string_view borrowed_;

@@ -685,3 +685,35 @@ def test_corpus_detection(all_packs: Packs) -> None:
     # digit-only "45" for "as" stays a number.
     assert all(form == "leetspeak" for _, form in misses), misses
     assert len(misses) <= 2, misses
+
+
+# -- requires_any: every match must hold one of the declared characters ---------------------
+
+
+def _anchored_rules() -> list[RuleSpec]:
+    return [r for r in [*injection_rules(), *pii_rules(), *secret_rules()] if r.requires_any]
+
+
+def test_pii_rules_declare_their_anchor_characters() -> None:
+    anchored = {r.id: r.requires_any for r in _anchored_rules()}
+    assert {r.id for r in pii_rules()} <= set(anchored)
+    assert anchored["pii.email"] == "@"
+
+
+@pytest.mark.parametrize("rule", _anchored_rules(), ids=lambda r: r.id)
+def test_requires_any_holds_for_generated_matches(rule: RuleSpec) -> None:
+    """Hypothesis generates strings the pattern matches in full (\\b, which it
+    cannot generate, is dropped: that only widens the set); each must contain
+    one of the declared characters, or windowed detection would miss it."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    pattern = rule.pattern.replace(r"\b", "")
+    flags = re.IGNORECASE if rule.caseless else 0
+
+    @settings(max_examples=100, deadline=None)
+    @given(st.from_regex(re.compile(pattern, flags), fullmatch=True))
+    def check(text: str) -> None:
+        assert any(ch in text for ch in rule.requires_any), text
+
+    check()

@@ -21,6 +21,9 @@ class RuleError(ValueError):
 class ScanError(RuntimeError):
     """Hyperscan failed while scanning (out of memory, damaged database)."""
 
+# id, pattern, literal, caseless, category, dotall, multiline, ucp, requires_any
+_RuleState = tuple[str, str, bool, bool, str, bool, bool, bool, str]
+
 class Rule:
     """A pattern to scan for, identified by ``id``."""
 
@@ -35,6 +38,7 @@ class Rule:
         dotall: bool = False,
         multiline: bool = False,
         ucp: bool = False,
+        requires_any: str = "",
     ) -> None: ...
     @property
     def id(self) -> str: ...
@@ -52,10 +56,14 @@ class Rule:
     def multiline(self) -> bool: ...
     @property
     def ucp(self) -> bool: ...
+    @property
+    def requires_any(self) -> str:
+        """ASCII characters every match contains one of ("": no such set); a bounded
+        regex rule with one is detected only around them."""
     def __eq__(self, other: object) -> bool: ...
     def __hash__(self) -> int: ...
-    def __getstate__(self) -> tuple[str, str, bool, bool, str, bool, bool, bool]: ...
-    def __setstate__(self, state: tuple[str, str, bool, bool, str, bool, bool, bool]) -> None: ...
+    def __getstate__(self) -> _RuleState: ...
+    def __setstate__(self, state: _RuleState) -> None: ...
 
 class Match:
     """A span that matched a rule: ``text[start:end]``.
@@ -137,3 +145,51 @@ def normalize(text: str | bytes | bytearray, views: int = 6) -> list[View]:
     A folded view identical to the raw text and a decoded view with nothing decoded
     are left out (the raw view is included only when ``VIEW_RAW`` is requested).
     """
+def scan_with(
+    scanners: Sequence[Scanner], text: str | bytes | bytearray, views: int = 7
+) -> list[list[Match]]:
+    """:meth:`Scanner.scan_views` of one text with several scanners, the views built once:
+    one list of matches per scanner."""
+
+class Sanitized:
+    """A sanitized prompt (see :func:`sanitize`)."""
+
+    @property
+    def text(self) -> str: ...
+    @property
+    def removed(self) -> bool:
+        """Tags or control characters were dropped (not only whitespace collapsed)."""
+    def to_original(self, start: int, end: int) -> tuple[int, int]:
+        """The span of the original that ``text[start:end]`` came from."""
+
+class PromptScan:
+    """:func:`sanitize` and :func:`scan_with` of one prompt (see :func:`scan_prompt`)."""
+
+    @property
+    def sanitized(self) -> Sanitized: ...
+    @property
+    def matches(self) -> list[list[Match]]:
+        """Per scanner, the matches in ``sanitized.text``."""
+    @property
+    def original_matches(self) -> list[list[Match]]:
+        """Per scanner, the matches in the original (empty unless ``sanitized.removed``)."""
+
+def sanitize(text: str) -> Sanitized:
+    """Removes HTML/XML tags and control characters, collapses whitespace runs to one
+    space and strips the ends; lone surrogates become U+FFFD. Unchanged text is
+    returned as the same object."""
+
+def scan_prompt(scanners: Sequence[Scanner], text: str, views: int = 7) -> PromptScan:
+    """Sanitizes a prompt and scans the requested views of the result with each scanner;
+    the original is scanned too when sanitization removed something."""
+
+def scan_prompts(
+    scanners: Sequence[Scanner], texts: Sequence[str], views: int = 7
+) -> list[PromptScan]:
+    """:func:`scan_prompt` for each text; the whole batch runs without the GIL."""
+
+def hold_start(text: str | bytes | bytearray, distance: int) -> int:
+    """For streams: the largest offset ``o`` such that ``text[o:]`` is at least
+    ``distance`` UTF-8 bytes long both as given and in the folded view (-1 when the
+    text is shorter): a match at most that wide ending after the text cannot start
+    before ``o``."""

@@ -16,6 +16,11 @@ struct Rule {
   bool dotall = false;     // '.' also matches newline
   bool multiline = false;  // '^'/'$' match at line boundaries
   bool ucp = false;        // Unicode semantics for \w \d \s \b (slower)
+  // ASCII characters of which every match contains at least one (digits for
+  // a card number, "@" for an e-mail address); empty when there is no such
+  // set. A bounded regex rule with one is detected by scanning only the text
+  // around those characters. A wrong set makes the rule miss matches.
+  std::string requires_any;
 };
 
 // Width of the longest possible match, in bytes; kUnbounded for '+', '*', '{n,}'.

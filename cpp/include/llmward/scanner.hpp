@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "llmward/anchor_windows.hpp"
 #include "llmward/db_cache.hpp"
 #include "llmward/hs_handles.hpp"
 #include "llmward/rule.hpp"
@@ -24,10 +25,18 @@ class Scanner {
   // Longest possible match of a rule in bytes, or kUnbounded.
   std::uint64_t max_width(std::uint32_t rule) const noexcept { return plan_.max_width[rule]; }
   bool has_unbounded_rule() const noexcept;
+  // Longest possible match of any rule in bytes, or kUnbounded.
+  std::uint64_t widest() const noexcept { return widest_; }
   db_cache::Status cache_status() const noexcept { return cache_status_; }
 
   // Scans valid UTF-8. Returns normalized matches with byte offsets.
   std::vector<RawMatch> scan(std::string_view utf8) const;
+
+  // The matches of scan(utf8) that lie inside the windows and touch no cut
+  // edge of one (an edge that is not an end of the text), with offsets into
+  // utf8. With windows reaching widest() + 4 bytes beyond a region, this is
+  // every match that overlaps the region or reads a byte of it as context.
+  std::vector<RawMatch> scan_windows(std::string_view utf8, const std::vector<Window>& windows) const;
 
   const hs_database_t* literal_stream_database() const noexcept {
     return dbs_.literal_stream.get();
@@ -42,6 +51,7 @@ class Scanner {
   RulePlan plan_;
   CompiledDatabases dbs_;
   mutable ScratchPool scratch_;
+  std::uint64_t widest_ = 0;
   db_cache::Status cache_status_ = db_cache::Status::Disabled;
 };
 

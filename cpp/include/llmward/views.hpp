@@ -41,4 +41,15 @@ std::vector<View> build_views(std::string_view utf8, unsigned views);
 // is identical to the raw text is not scanned again.
 std::vector<RawMatch> scan_views(const Scanner& scanner, std::string_view utf8, unsigned views);
 
+// The same for several scanners over views built once: one result per scanner.
+std::vector<std::vector<RawMatch>> scan_views(const std::vector<const Scanner*>& scanners,
+                                              std::string_view utf8, unsigned views);
+
+// For streams: the largest byte offset o (on a character boundary) such that
+// utf8[o:] is at least `distance` bytes long both as given and in the folded
+// view, or -1 when the text is shorter than that. A match of at most
+// `distance` bytes in either view that ends after the text cannot start
+// before o.
+std::int64_t hold_start(std::string_view utf8, std::size_t distance);
+
 }  // namespace llmward::views

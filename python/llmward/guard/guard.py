@@ -7,15 +7,25 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-from llmward._core import VIEW_DECODED, VIEW_FOLDED, VIEW_RAW, Match, Rule, Scanner
+from llmward._core import (
+    VIEW_DECODED,
+    VIEW_FOLDED,
+    VIEW_RAW,
+    Match,
+    PromptScan,
+    Rule,
+    Scanner,
+    scan_prompt,
+    scan_prompts,
+    scan_with,
+)
 from llmward.guard.canary import new_canary, with_canary
 from llmward.guard.config import GuardConfig
 from llmward.guard.packs import content_rules, injection_rules, pii_rules, secret_rules
 from llmward.guard.policy import ActiveRule, resolve
 from llmward.guard.redaction import Span, apply_redactions
 from llmward.guard.rules import Action, RuleSpec
-from llmward.guard.sanitize import Sanitized, sanitize
-from llmward.guard.stream import StreamRedactor
+from llmward.guard.stream import DEFAULT_STEP, StreamRedactor
 from llmward.guard.tokens import TokenCounter, estimate_tokens
 from llmward.guard.verdict import Finding, Verdict
 
@@ -59,7 +69,8 @@ class Guard:
                           caseless=False, action="flag", output_action="redact")
         self._rules: dict[str, ActiveRule] = resolve([*specs, canary], self.config)
         self._scanner = Scanner(
-            [Rule(s.id, s.pattern, literal=s.literal, caseless=s.caseless, category=s.category)
+            [Rule(s.id, s.pattern, literal=s.literal, caseless=s.caseless, category=s.category,
+                  requires_any=s.requires_any)
              for s in specs],
             cache=cache,
         )
@@ -69,11 +80,12 @@ class Guard:
             [Rule(canary.id, canary.pattern, literal=True, caseless=False, category="canary")],
             cache=False,
         )
+        self._scanners = (self._scanner, self._canary_scanner)
         self._views = 0
         for name in self.config.views:
             self._views |= _VIEW_BITS[name]
         self._count_tokens = tokenizer or estimate_tokens
-        self._hold = self._hold_back_chars()
+        self._hold = self._hold_back_bytes()
 
     @classmethod
     def default(cls) -> Guard:
@@ -101,28 +113,17 @@ class Guard:
         refusal = self._check_limits(prompt)
         if refusal is not None:
             return refusal
-        cleaned = sanitize(prompt)
-        if _is_empty(cleaned.text):
-            return Verdict(False, [], "", "empty prompt")
-        return self._verdict(prompt, cleaned, self._scan(cleaned.text))
+        return self._verdict(prompt, scan_prompt(self._scanners, prompt, self._views))
 
     def check_batch(self, texts: Sequence[str | bytes]) -> list[Verdict]:
-        """check_prompt for many prompts; the native scans run without the GIL."""
+        """check_prompt for many prompts; the native part (sanitizing and
+        scanning) runs for the whole batch without the GIL."""
         prompts = [_as_text(t, "prompt") for t in texts]
         verdicts: list[Verdict | None] = [self._check_limits(p) for p in prompts]
         pending = [i for i, v in enumerate(verdicts) if v is None]
-        cleaned = {i: sanitize(prompts[i]) for i in pending}
-        for i in pending:
-            if _is_empty(cleaned[i].text):
-                verdicts[i] = Verdict(False, [], "", "empty prompt")
-        pending = [i for i in pending if verdicts[i] is None]
-        texts = [cleaned[i].text for i in pending]
-        scans = self._scanner.scan_views_batch(texts, self._views)
-        canaries = self._canary_scanner.scan_views_batch(texts, self._views)
-        for i, matches, canary in zip(pending, scans, canaries, strict=True):
-            if canary:
-                matches = _merged(matches, canary)
-            verdicts[i] = self._verdict(prompts[i], cleaned[i], matches)
+        scans = scan_prompts(self._scanners, [prompts[i] for i in pending], self._views)
+        for i, scan in zip(pending, scans, strict=True):
+            verdicts[i] = self._verdict(prompts[i], scan)
         return [v for v in verdicts if v is not None]
 
     def _check_limits(self, prompt: str) -> Verdict | None:
@@ -135,15 +136,21 @@ class Guard:
                            f"prompt exceeds maximum length of {limits.max_tokens} tokens")
         return None
 
-    def _verdict(self, prompt: str, cleaned: Sanitized, matches: list[Match]) -> Verdict:
-        found = self._confirm(cleaned.text, matches, "prompt")
+    def _verdict(self, prompt: str, scan: PromptScan) -> Verdict:
+        cleaned = scan.sanitized
+        if _is_empty(cleaned.text):
+            return Verdict(False, [], "", "empty prompt")
+        main, canary = scan.matches
+        if not main and not canary and not cleaned.removed:
+            return Verdict(True, [], cleaned.text, "ok")
+        found = self._confirm(cleaned.text, _merged(main, canary), "prompt")
         findings = [
             Finding(rule, category, *cleaned.to_original(start, end), action, view)
             for rule, category, start, end, action, view in found
         ]
         if cleaned.removed:  # what sanitization dropped (a "<system>" tag) is still reported
             seen = {(f.rule, f.start, f.end) for f in findings}
-            original = self._confirm(prompt, self._scan(prompt), "prompt")
+            original = self._confirm_original(prompt, scan)
             findings += [Finding(*f) for f in original if (f[0], f[2], f[3]) not in seen]
             findings.sort(key=lambda f: (f.start, f.end, f.rule))
         blocking = [f for f in findings if f.action == "block"]
@@ -156,6 +163,12 @@ class Guard:
         redacted = sorted({f.category for f in findings if f.action == "redact"})
         reason = "redacted: " + ", ".join(redacted) if redactions else "ok"
         return Verdict(True, findings, sanitized, reason)
+
+    def _confirm_original(self, prompt: str, scan: PromptScan) -> list[_Hit]:
+        """Findings in the original prompt (scanned only when sanitization
+        removed something)."""
+        main, canary = scan.original_matches
+        return self._confirm(prompt, _merged(main, canary), "prompt")
 
     # -- outputs -------------------------------------------------------------
 
@@ -171,20 +184,19 @@ class Guard:
 
     def output_redactions(self, output: str) -> list[Span]:
         """Spans of `output` that redaction replaces (used by the stream redactor)."""
-        found = self._confirm(output, self._scan(output), "output")
+        main, canary = scan_with(self._scanners, output, self._views)
+        if not main and not canary:
+            return []
+        found = self._confirm(output, _merged(main, canary), "output")
         return [Span(s, e, self._rules[r].placeholder)
                 for r, _, s, e, a, _ in found if a in ("redact", "block")]
 
-    def stream_redactor(self) -> StreamRedactor:
-        """Redacts output arriving token by token; see StreamRedactor."""
-        return StreamRedactor(self, self._hold, self.config.limits.max_output_chars)
+    def stream_redactor(self, *, step: int = DEFAULT_STEP) -> StreamRedactor:
+        """Redacts output arriving token by token; see StreamRedactor. A
+        decision is made every `step` characters (0: on every chunk)."""
+        return StreamRedactor(self, self._hold, self.config.limits.max_output_chars, step)
 
     # -- shared --------------------------------------------------------------
-
-    def _scan(self, text: str) -> list[Match]:
-        matches = self._scanner.scan_views(text, self._views)
-        canary = self._canary_scanner.scan_views(text, self._views)
-        return _merged(matches, canary) if canary else matches
 
     def _confirm(self, text: str, matches: list[Match], direction: str) -> list[_Hit]:
         """Applies views, validators and allowlists to native matches."""
@@ -193,7 +205,8 @@ class Guard:
             rule = self._rules[m.rule]
             if m.view not in rule.views:
                 continue
-            if rule.validator is not None and not rule.validator(text, m.start, m.end):
+            validator = rule.validator if m.view == "decoded" else rule.plain_validator
+            if validator is not None and not validator(text, m.start, m.end):
                 continue
             if rule.allow and text[m.start : m.end].casefold() in rule.allow:
                 continue
@@ -201,11 +214,11 @@ class Guard:
             out.append(_Hit(m.rule, m.category, m.start, m.end, action, m.view))
         return out
 
-    def _hold_back_chars(self) -> int | None:
-        """Characters a stream must hold back: the widest possible match (its
-        width in UTF-8 bytes bounds its width in characters) plus a margin for
-        the look-ahead of \\b and for validators' context; None when a rule is
-        unbounded, in which case streams release only at close()."""
+    def _hold_back_bytes(self) -> int | None:
+        """UTF-8 bytes a stream must hold back (in the text and in its folded
+        view): the widest possible match plus a margin for the look-ahead of
+        \\b and for validators' context; None when a rule is unbounded, in
+        which case streams release only at close()."""
         widths = [self._scanner.max_width(r) for r in self._rules if r != "canary"]
         widths.append(len(self.canary.encode()))
         if any(w is None for w in widths):
@@ -227,6 +240,8 @@ def _pack_rules(config: GuardConfig) -> list[RuleSpec]:
 
 
 def _merged(matches: list[Match], more: list[Match]) -> list[Match]:
+    if not more:
+        return matches
     return sorted([*matches, *more], key=lambda m: (m.start, m.end))
 
 

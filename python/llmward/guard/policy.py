@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from llmward.guard.config import ActionOverride, GuardConfig
 from llmward.guard.rules import Action, RuleSpec, Validator, ViewName
+from llmward.guard.validators import DecodedAware
 
 DEFAULT_PLACEHOLDERS = {
     "pii.email": "[EMAIL]",
@@ -30,7 +31,10 @@ class ActiveRule:
     output_action: Action
     placeholder: str
     views: frozenset[ViewName]
-    validator: Validator | None
+    validator: Validator | None  # for matches from the decoded view
+    # For matches from the raw and folded views, which are not encoded: the
+    # validator without DecodedAware's attempts to decode a rejected span.
+    plain_validator: Validator | None
     allow: frozenset[str]  # casefolded matched texts that do not count
 
 
@@ -66,6 +70,8 @@ def resolve(specs: Sequence[RuleSpec], config: GuardConfig) -> dict[str, ActiveR
             placeholder=str(placeholder or "[REDACTED]"),
             views=spec.views & config.views,
             validator=spec.validator,
+            plain_validator=(spec.validator.check if isinstance(spec.validator, DecodedAware)
+                             else spec.validator),
             allow=allow if isinstance(allow, frozenset) else frozenset(),
         )
     return rules

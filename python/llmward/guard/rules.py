@@ -34,3 +34,7 @@ class RuleSpec:
     validator: Validator | None = None
     placeholder: str | None = None  # redaction text; None: derived from the category
     description: str = ""
+    # ASCII characters every match contains one of (digits for PII numbers, "@"
+    # for e-mail): the scanner then detects the rule only around them. A wrong
+    # set makes the rule miss; tests/test_packs.py checks each pack's sets.
+    requires_any: str = ""

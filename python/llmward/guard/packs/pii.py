@@ -46,8 +46,13 @@ __all__ = ["pii_rules"]
 _SEP = r"[ \-]"  # one space or dash between card digit groups
 
 
+DIGITS = "0123456789"
+
+
 def _rule(rule_id: str, pattern: str, category: str, placeholder: str, validator: Validator,
           description: str) -> RuleSpec:
+    # Every PII pattern but the e-mail address needs a digit; an address, an '@'.
+    requires_any = "@" if category == "pii.email" else DIGITS
     return RuleSpec(
         id=rule_id,
         pattern=pattern,
@@ -59,6 +64,7 @@ def _rule(rule_id: str, pattern: str, category: str, placeholder: str, validator
         validator=v.DecodedAware(validator, pattern),
         placeholder=placeholder,
         description=description,
+        requires_any=requires_any,
     )
 
 
