@@ -1,8 +1,13 @@
 #include "llmward/db_cache.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <utility>
+#include <vector>
 
 #include <cerrno>
 #include <cstdint>
@@ -48,6 +53,38 @@ bool is_private_directory(const std::string& path) {
   struct stat st {};
   if (stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return false;
   return st.st_uid == geteuid() && (st.st_mode & (S_IWGRP | S_IWOTH)) == 0;
+}
+
+// A cache file's name: 64 hex digits and ".hsdb".
+bool is_cache_file_name(const char* name) {
+  const std::size_t length = std::strlen(name);
+  if (length != 64 + 5 || std::strcmp(name + 64, ".hsdb") != 0) return false;
+  return std::all_of(name, name + 64, [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+  });
+}
+
+// Keeps the kMaxEntries most recently used cache files (a hit refreshes a
+// file's modification time), so rule sets that changed do not pile up.
+void prune(const std::string& directory) {
+  DIR* dir = opendir(directory.c_str());
+  if (dir == nullptr) return;
+  std::vector<std::pair<struct timespec, std::string>> files;
+  while (const dirent* entry = readdir(dir)) {
+    if (!is_cache_file_name(entry->d_name)) continue;
+    const std::string path = directory + "/" + entry->d_name;
+    struct stat st {};
+    if (lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid()) {
+      files.emplace_back(st.st_mtim, path);
+    }
+  }
+  closedir(dir);
+  if (files.size() <= kMaxEntries) return;
+  std::sort(files.begin(), files.end(), [](const auto& a, const auto& b) {
+    if (a.first.tv_sec != b.first.tv_sec) return a.first.tv_sec > b.first.tv_sec;
+    return a.first.tv_nsec > b.first.tv_nsec;
+  });
+  for (std::size_t i = kMaxEntries; i < files.size(); ++i) unlink(files[i].second.c_str());
 }
 
 template <typename T>
@@ -130,6 +167,7 @@ LoadResult load(const std::string& directory, const Sha256::Digest& key, std::si
   if (pos != body) return result;
   result.corrupt = false;
   result.databases = std::move(databases);
+  utimensat(AT_FDCWD, file_path(directory, key).c_str(), nullptr, 0);  // recently used
   return result;
 }
 
@@ -174,6 +212,7 @@ bool store(const std::string& directory, const Sha256::Digest& key,
     unlink(temp_path.c_str());
     return false;
   }
+  prune(directory);
   return true;
 }
 

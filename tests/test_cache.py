@@ -97,3 +97,21 @@ def test_default_directory_honours_the_environment(tmp_path, monkeypatch):
     assert llmward.default_cache_dir() == str(tmp_path / "env-cache")
     assert Scanner(RULES).cache_status == "miss"
     assert Scanner(RULES).cache_status == "hit"
+
+
+def test_least_recently_used_files_are_pruned(cache_dir):
+    def rules(n):
+        return [Rule(f"r{n}", f"term{n}", literal=True)]
+
+    Scanner(rules(0), cache_dir=cache_dir)
+    first = set(os.listdir(cache_dir))
+    for n in range(1, 8):
+        Scanner(rules(n), cache_dir=cache_dir)
+    os.utime(cache_dir / next(iter(first)), (1, 1))  # the oldest file...
+    assert Scanner(rules(0), cache_dir=cache_dir).cache_status == "hit"  # ...is used again
+    for n in range(8, 12):
+        Scanner(rules(n), cache_dir=cache_dir)
+    kept = {f for f in os.listdir(cache_dir) if f.endswith(".hsdb")}
+    assert len(kept) == 8  # the cache keeps eight rule sets
+    assert first <= kept  # the one used recently survived
+    assert Scanner(rules(1), cache_dir=cache_dir).cache_status == "miss"  # unused: pruned

@@ -256,3 +256,13 @@ def test_stream_is_usable_from_another_thread(guard):
     worker.start()
     worker.join()
     assert out[0] + redactor.close() == "mail [EMAIL] "
+
+
+def test_guard_is_reachable_from_the_package():
+    import llmward
+    import llmward.guard
+
+    assert llmward.Guard is llmward.guard.Guard
+    assert llmward.Verdict is llmward.guard.Verdict
+    with pytest.raises(AttributeError):
+        _ = llmward.NoSuchThing  # type: ignore[attr-defined]

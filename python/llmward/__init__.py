@@ -1,8 +1,14 @@
 """llmward: a security guard for LLM inference.
 
 The native scanner compiles rules into Hyperscan databases and returns exact
-spans (code-point offsets for ``str``, byte offsets for ``bytes``).
+spans (code-point offsets for ``str``, byte offsets for ``bytes``). The guard
+(``llmward.Guard``, ``Verdict``, ``Finding``, ``GuardConfig``) is imported on
+first use, so services that only scan do not load the rule packs.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from llmward._core import (
     VIEW_DECODED,
@@ -20,7 +26,25 @@ from llmward._core import (
     normalize,
 )
 
+if TYPE_CHECKING:
+    from llmward.guard import Finding, Guard, GuardConfig, Verdict
+
+_GUARD_NAMES = frozenset({"Finding", "Guard", "GuardConfig", "Verdict"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _GUARD_NAMES:
+        import llmward.guard
+
+        return getattr(llmward.guard, name)
+    raise AttributeError(f"module 'llmward' has no attribute {name!r}")
+
+
 __all__ = [
+    "Finding",
+    "Guard",
+    "GuardConfig",
+    "Verdict",
     "VIEW_DECODED",
     "VIEW_FOLDED",
     "VIEW_RAW",

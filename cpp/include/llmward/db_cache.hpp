@@ -3,6 +3,7 @@
 // reported as corrupt and the caller recompiles and overwrites it.
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <vector>
@@ -11,6 +12,10 @@
 #include "llmward/sha256.hpp"
 
 namespace llmward::db_cache {
+
+// Cache files kept per directory: storing one more removes the least
+// recently used (a hit counts as a use).
+inline constexpr std::size_t kMaxEntries = 8;
 
 enum class Status { Disabled, Hit, Miss, Rebuilt, Insecure, WriteFailed };
 const char* to_string(Status status) noexcept;
@@ -29,7 +34,8 @@ struct LoadResult {
 // kind) are stored as zero-length entries and come back as null.
 LoadResult load(const std::string& directory, const Sha256::Digest& key, std::size_t expected);
 
-// Atomically writes the databases (null entries allowed). False on failure.
+// Atomically writes the databases (null entries allowed), then removes the
+// least recently used files beyond kMaxEntries. False on failure.
 bool store(const std::string& directory, const Sha256::Digest& key,
            const std::vector<const hs_database_t*>& databases);
 
