@@ -16,20 +16,31 @@ namespace {
 constexpr std::size_t kWholeTextPercent = 60;
 
 #if LLMWARD_SHUFFLE_SETS
-// Bit k set when byte k of the 16 at p is in the set. Hyperscan already
-// requires SSSE3 (checked at import), so the shuffle is always available.
-__attribute__((target("ssse3"))) unsigned member_mask(const unsigned char* p,
-                                                       const std::array<std::uint8_t, 16>& low) {
-  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+// Adds a window for every member byte of t[0, n - n % 16); returns where the
+// scalar tail starts. One function with the loop inside keeps the tables in
+// registers (the target attribute stops it from being inlined). Hyperscan
+// already requires SSSE3 (checked at import), so the shuffle is available.
+__attribute__((target("ssse3"))) std::size_t add_members(const unsigned char* t, std::size_t n,
+                                                          const std::array<std::uint8_t, 16>& low,
+                                                          WindowBuilder& windows) {
   const __m128i nibble = _mm_set1_epi8(0x0F);
   const __m128i low_table = _mm_loadu_si128(reinterpret_cast<const __m128i*>(low.data()));
   // High nibble h selects bit h (0-7); bytes >= 0x80 select nothing.
   const __m128i high_table = _mm_setr_epi8(1, 2, 4, 8, 16, 32, 64, static_cast<char>(128), 0, 0, 0,
                                            0, 0, 0, 0, 0);
-  const __m128i lo = _mm_shuffle_epi8(low_table, _mm_and_si128(v, nibble));
-  const __m128i hi = _mm_shuffle_epi8(high_table, _mm_and_si128(_mm_srli_epi16(v, 4), nibble));
-  const __m128i none = _mm_cmpeq_epi8(_mm_and_si128(lo, hi), _mm_setzero_si128());
-  return ~static_cast<unsigned>(_mm_movemask_epi8(none)) & 0xFFFFu;
+  std::size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(t + i));
+    const __m128i lo = _mm_shuffle_epi8(low_table, _mm_and_si128(v, nibble));
+    const __m128i hi = _mm_shuffle_epi8(high_table, _mm_and_si128(_mm_srli_epi16(v, 4), nibble));
+    const __m128i none = _mm_cmpeq_epi8(_mm_and_si128(lo, hi), _mm_setzero_si128());
+    unsigned mask = ~static_cast<unsigned>(_mm_movemask_epi8(none)) & 0xFFFFu;
+    while (mask != 0) {
+      windows.add(i + static_cast<std::size_t>(__builtin_ctz(mask)));
+      mask &= mask - 1;
+    }
+  }
+  return i;
 }
 #endif
 
@@ -80,13 +91,7 @@ std::vector<Window> anchor_windows(std::string_view text, const AsciiSet& set, s
   WindowBuilder windows(text, radius);
   std::size_t i = 0;
 #if LLMWARD_SHUFFLE_SETS
-  for (; i + 16 <= n; i += 16) {
-    unsigned mask = member_mask(t + i, set.low());
-    while (mask != 0) {
-      windows.add(i + static_cast<std::size_t>(__builtin_ctz(mask)));
-      mask &= mask - 1;
-    }
-  }
+  i = add_members(t, n, set.low(), windows);
 #endif
   for (; i < n; ++i) {
     if (set.contains(t[i])) windows.add(i);
