@@ -177,6 +177,7 @@ std::vector<std::vector<RawMatch>> scan_views(const std::vector<const Scanner*>&
 }
 
 std::int64_t hold_start(std::string_view utf8, std::size_t distance) {
+  if (distance == 0) return static_cast<std::int64_t>(utf8.size());  // nothing to hold
   if (utf8.size() < distance) return -1;
   std::size_t limit = utf8.size() - distance;
   if (quick_scan(utf8).fold) {
