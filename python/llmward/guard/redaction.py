@@ -30,8 +30,8 @@ def apply_redactions(text: str, spans: Iterable[Span]) -> str:
     if isinstance(spans, list) and len(spans) <= 1:  # the common cases, without sorting
         if not spans:
             return text
-        start, end, placeholder = spans[0]
-        return text[:start] + placeholder + text[end:]
+        first: Span = spans[0]
+        return text[: first.start] + first.placeholder + text[first.end :]
     pieces = []
     position = 0
     for span in merge(spans):
