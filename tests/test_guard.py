@@ -178,7 +178,7 @@ def stream_through(redactor, chunks, expected):
 
 
 @settings(max_examples=150)
-@given(outputs_and_cuts(), st.sampled_from([0, 1, 7, 32]))
+@given(outputs_and_cuts(), st.sampled_from([0, 1, 7, 32, 48]))
 def test_stream_redaction_equals_block_redaction(guard, case, step):
     text, chunks = case
     expected = guard.redact(text)
@@ -205,7 +205,7 @@ def small_guard() -> Guard:
 
 
 @settings(max_examples=120, deadline=None)
-@given(long_outputs_and_cuts(), st.sampled_from([0, 5, 32]))
+@given(long_outputs_and_cuts(), st.sampled_from([0, 5, 32, 48]))
 def test_long_stream_redaction_equals_block_redaction(small_guard, case, step):
     text, chunks = case
     expected = small_guard.redact(text)
