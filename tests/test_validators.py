@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llmward.guard import validators as v
 
@@ -382,3 +384,55 @@ def test_digits_and_canonical_text() -> None:
     assert v.canonical_text("Ｐｉ\u200bpé  BOMB") == "pipe  bomb"
     assert v.fold_char("\u0415") == "E"
     assert v.fold_chars("abc") == "abc"
+
+
+# -- the native checks for ASCII text equal the Python reference -----------------------------
+
+NUMBER_PIECES = st.sampled_from([
+    "4111111111111111", "4111 1111 1111 1111", "378282246310005", "5555555555554444",
+    "6011111111111117", "3530111333300000", "30569309025904", "6759649826438453",
+    "2200000000000004", "123-45-6789", "078-05-1120", "666-12-3456", "415-555-2671",
+    "1 415 555 2671", "(415) 555-2671", "911-555-1234", "0", "1", "9", "-", ".", "/", ",", " ",
+    "x", "ab",
+])
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(NUMBER_PIECES, min_size=1, max_size=8).map("".join), st.data())
+def test_native_checks_equal_the_python_reference(text, data):
+    from llmward._core import credit_card_ok, nanp_phone_ok, ssn_ok
+
+    start = data.draw(st.integers(0, len(text)))
+    end = data.draw(st.integers(start, len(text)))
+    assert credit_card_ok(text, start, end) == v.credit_card_reference(text, start, end)
+    assert ssn_ok(text, start, end) == v.ssn_reference(text, start, end)
+    assert nanp_phone_ok(text, start, end) == v.nanp_phone_reference(text, start, end)
+
+
+def test_native_checks_leave_unicode_to_python():
+    from llmward._core import credit_card_ok, ssn_ok
+
+    text = "card ４１１１ 1111 1111 1111 é"  # full-width digits: Python reads them
+    assert credit_card_ok(text, 5, 24) is None
+    assert v.valid_credit_card(text, 5, 24) == v.credit_card_reference(text, 5, 24)
+    assert ssn_ok("123-45-6789", 5, 2) is None  # a span the Python slicing decides
+    assert v.valid_ssn("123-45-6789", 0, 11) is True
+    assert v.valid_nanp_phone("call 415-555-2671 now", 5, 17) is True
+    assert v.valid_credit_card("4111 1111 1111 1112", 0, 19) is False  # Luhn
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(NUMBER_PIECES, max_size=3).map("".join), NUMBER_PIECES,
+       st.lists(NUMBER_PIECES, max_size=3).map("".join))
+def test_native_checks_on_whole_numbers(left, number, right):
+    from llmward._core import credit_card_ok, nanp_phone_ok, ssn_ok
+
+    text, start, end = left + number + right, len(left), len(left) + len(number)
+    assert credit_card_ok(text, start, end) == v.credit_card_reference(text, start, end)
+    assert ssn_ok(text, start, end) == v.ssn_reference(text, start, end)
+    assert nanp_phone_ok(text, start, end) == v.nanp_phone_reference(text, start, end)
+    if not left and not right:  # alone, the documented numbers are valid
+        assert v.credit_card_reference(text, start, end) == (number in {
+            "4111111111111111", "4111 1111 1111 1111", "378282246310005", "5555555555554444",
+            "6011111111111117", "3530111333300000", "30569309025904", "6759649826438453",
+            "2200000000000004"})

@@ -193,3 +193,14 @@ def hold_start(text: str | bytes | bytearray, distance: int) -> int:
     ``distance`` UTF-8 bytes long both as given and in the folded view (-1 when the
     text is shorter): a match at most that wide ending after the text cannot start
     before ``o``."""
+
+def credit_card_ok(text: str, start: int, end: int) -> bool | None:
+    """``text[start:end]`` as a card number (13-19 digits, Luhn, issuer prefix, not part
+    of a longer number); None when the text is not ASCII."""
+
+def ssn_ok(text: str, start: int, end: int) -> bool | None:
+    """``text[start:end]`` as a US SSN; None when the text is not ASCII."""
+
+def nanp_phone_ok(text: str, start: int, end: int) -> bool | None:
+    """``text[start:end]`` as a North American phone number; None when the text is not
+    ASCII."""

@@ -34,6 +34,12 @@ from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import Any
 
+# The card, SSN and phone checks, answered natively for ASCII text (None
+# otherwise); the *_reference functions below are the same rules for any text.
+from llmward._core import credit_card_ok as _native_credit_card_ok
+from llmward._core import nanp_phone_ok as _native_nanp_phone_ok
+from llmward._core import ssn_ok as _native_ssn_ok
+
 __all__ = [
     "DecodedAware",
     "IBAN_LENGTHS",
@@ -57,6 +63,9 @@ __all__ = [
     "valid_aws_access_key_id",
     "valid_bearer_token",
     "valid_credit_card",
+    "credit_card_reference",
+    "ssn_reference",
+    "nanp_phone_reference",
     "valid_email",
     "valid_iban",
     "valid_intl_phone",
@@ -283,6 +292,13 @@ def card_brand(digits: str) -> str | None:
 def valid_credit_card(text: str, start: int, end: int) -> bool:
     """13-19 digits, Luhn-valid, with a known issuer prefix for their length,
     and not part of a longer number."""
+    fast = _native_credit_card_ok(text, start, end)
+    return fast if fast is not None else credit_card_reference(text, start, end)
+
+
+def credit_card_reference(text: str, start: int, end: int) -> bool:
+    """:func:`valid_credit_card` in Python, for any text (Unicode digits,
+    invisible characters): the reference the native check is tested against."""
     digits = digits_in(text[start:end])
     if not 13 <= len(digits) <= 19:
         return False
@@ -309,6 +325,12 @@ def _ssn_digits_ok(digits: str) -> bool:
 def valid_ssn(text: str, start: int, end: int) -> bool:
     """A US SSN: area not 000, 666 or 900-999, group not 00, serial not 0000,
     and not part of a longer dashed number."""
+    fast = _native_ssn_ok(text, start, end)
+    return fast if fast is not None else ssn_reference(text, start, end)
+
+
+def ssn_reference(text: str, start: int, end: int) -> bool:
+    """:func:`valid_ssn` in Python, for any text (the native check's reference)."""
     return _ssn_digits_ok(digits_in(text[start:end])) and _isolated_number(text, start, end)
 
 
@@ -421,6 +443,12 @@ def valid_nanp_phone(text: str, start: int, end: int) -> bool:
     """A North American number: area and exchange codes start with 2-9, the
     area code is not an N11 service code, and it is not part of a longer
     number."""
+    fast = _native_nanp_phone_ok(text, start, end)
+    return fast if fast is not None else nanp_phone_reference(text, start, end)
+
+
+def nanp_phone_reference(text: str, start: int, end: int) -> bool:
+    """:func:`valid_nanp_phone` in Python, for any text (the native check's reference)."""
     return _nanp_digits_ok(digits_in(text[start:end])) and _isolated_number(text, start, end)
 
 
