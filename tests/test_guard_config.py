@@ -72,6 +72,7 @@ placeholder = "[CODENAME]"
     ("[canary]\ntoken_env = 'LLMWARD_UNSET_VARIABLE'", "is not set"),
     ("[[rules]]\nid = 'x'\npattern = 'y'", "rules[0]: missing 'category'"),
     ("[[rules]]\nid = 'x'\npattern = 'y'\ncategory = 'c'\nliteral = 'yes'", "expected true"),
+    ("[[rules]]\nid = 'x'\npattern = 'y'\ncategory = 'c'\nmultiline = 1", "rules[0].multiline"),
     ("this is = not toml =", "not valid TOML"),
 ])
 def test_bad_configs_name_the_problem(tmp_path, text, message):
@@ -89,3 +90,28 @@ def test_oversized_and_binary_files(tmp_path):
     path.write_bytes(b"\xff\xfe = 1")
     with pytest.raises(ValueError, match="not valid TOML"):
         GuardConfig.from_file(path)
+
+
+def test_custom_rule_flags_reach_the_scanner(tmp_path):
+    from llmward.guard import Guard
+
+    path = write(tmp_path, """
+packs.enabled = []
+[[rules]]
+id = "custom.header"
+pattern = "^secret-header: [0-9]{4}$"
+category = "content.confidential"
+multiline = true
+requires_any = "0123456789"
+[[rules]]
+id = "custom.block"
+pattern = "begin.{1,20}end"
+category = "content.confidential"
+dotall = true
+""")
+    config = GuardConfig.from_file(path)
+    assert [(r.multiline, r.dotall, r.requires_any) for r in config.rules] == [
+        (True, False, "0123456789"), (False, True, "")]
+    guard = Guard(config)
+    text = "intro\nsecret-header: 1234\nbegin\nmiddle\nend"
+    assert guard.redact(text) == "intro\n[FILTERED]\n[FILTERED]"

@@ -160,7 +160,8 @@ def _rule(value: Any, index: int) -> RuleSpec:
     if not isinstance(value, dict):
         raise ValueError(f"{where}: expected a table")
     _only(value, {"id", "pattern", "category", "action", "output_action", "literal", "caseless",
-                  "views", "placeholder", "description"}, where)
+                  "views", "placeholder", "description", "dotall", "multiline", "ucp",
+                  "requires_any"}, where)
     for key in ("id", "pattern", "category"):
         if key not in value:
             raise ValueError(f"{where}: missing '{key}'")
@@ -180,6 +181,11 @@ def _rule(value: Any, index: int) -> RuleSpec:
                      if "placeholder" in value else None),
         description=_string(value.get("description", ""), f"{where}.description", max_len=1000,
                             allow_empty=True),
+        dotall=_bool(value.get("dotall", False), f"{where}.dotall"),
+        multiline=_bool(value.get("multiline", False), f"{where}.multiline"),
+        ucp=_bool(value.get("ucp", False), f"{where}.ucp"),
+        requires_any=_string(value.get("requires_any", ""), f"{where}.requires_any", max_len=128,
+                             allow_empty=True),
     )
 
 

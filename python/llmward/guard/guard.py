@@ -70,7 +70,7 @@ class Guard:
         self._rules: dict[str, ActiveRule] = resolve([*specs, canary], self.config)
         self._scanner = Scanner(
             [Rule(s.id, s.pattern, literal=s.literal, caseless=s.caseless, category=s.category,
-                  requires_any=s.requires_any)
+                  dotall=s.dotall, multiline=s.multiline, ucp=s.ucp, requires_any=s.requires_any)
              for s in specs],
             cache=cache,
         )

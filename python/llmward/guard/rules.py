@@ -38,3 +38,6 @@ class RuleSpec:
     # for e-mail): the scanner then detects the rule only around them. A wrong
     # set makes the rule miss; tests/test_packs.py checks each pack's sets.
     requires_any: str = ""
+    dotall: bool = False  # '.' also matches newlines
+    multiline: bool = False  # '^' and '$' match at line boundaries
+    ucp: bool = False  # Unicode meaning for \w \d \s \b (slower)
