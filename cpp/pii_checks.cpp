@@ -125,4 +125,40 @@ Check nanp_phone(std::string_view text, std::size_t start, std::size_t end) noex
   });
 }
 
+Check email_shape(std::string_view text, std::size_t start, std::size_t end,
+                  std::string& tld) noexcept {
+  if (start > end || end > text.size()) return Check::kUnknown;
+  const std::string_view span = text.substr(start, end - start);
+  if (!ascii(span)) return Check::kUnknown;
+  const std::size_t at = span.rfind('@');
+  if (at == std::string_view::npos || at == 0 || at + 1 == span.size()) return Check::kInvalid;
+  const std::string_view local = span.substr(0, at), domain = span.substr(at + 1);
+  if (local.front() == '.' || local.back() == '.' || local.find("..") != std::string_view::npos) {
+    return Check::kInvalid;
+  }
+  std::size_t labels = 0;
+  std::string_view last;
+  for (std::size_t from = 0;; ++labels) {
+    const std::size_t dot = domain.find('.', from);
+    const std::string_view label =
+        domain.substr(from, dot == std::string_view::npos ? std::string_view::npos : dot - from);
+    if (label.empty() || label.front() == '-' || label.back() == '-') return Check::kInvalid;
+    last = label;
+    if (dot == std::string_view::npos) break;
+    from = dot + 1;
+  }
+  if (labels + 1 < 2) return Check::kInvalid;
+  try {
+    tld.clear();
+    for (const char c : last) {
+      const char lower = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+      if (lower < 'a' || lower > 'z') return Check::kInvalid;
+      tld.push_back(lower);
+    }
+  } catch (...) {
+    return Check::kUnknown;
+  }
+  return Check::kValid;
+}
+
 }  // namespace llmward::pii

@@ -4,6 +4,7 @@
 // decide. The GIL is kept: a check reads a few dozen characters.
 #include <Python.h>
 
+#include <string>
 #include <string_view>
 
 #include "bindings.hpp"
@@ -29,6 +30,22 @@ py::object run(const py::str& text, py::ssize_t start, py::ssize_t end) {
   }
 }
 
+// The lower-cased top-level domain when text[start:end] has an e-mail
+// address's shape, False when it does not, None when the text is not ASCII.
+py::object email_shape(const py::str& text, py::ssize_t start, py::ssize_t end) {
+  PyObject* s = text.ptr();
+  if (!PyUnicode_IS_ASCII(s) || start < 0 || end < start) return py::none();
+  const std::string_view view(static_cast<const char*>(PyUnicode_DATA(s)),
+                              static_cast<std::size_t>(PyUnicode_GET_LENGTH(s)));
+  std::string tld;
+  switch (pii::email_shape(view, static_cast<std::size_t>(start), static_cast<std::size_t>(end),
+                           tld)) {
+    case pii::Check::kValid: return py::str(tld);
+    case pii::Check::kInvalid: return py::bool_(false);
+    default: return py::none();
+  }
+}
+
 }  // namespace
 
 void register_pii(py::module_& m) {
@@ -41,6 +58,9 @@ void register_pii(py::module_& m) {
   m.def("nanp_phone_ok", &run<pii::nanp_phone>, py::arg("text"), py::arg("start"),
         py::arg("end"),
         "text[start:end] as a North American phone number; None when the text is not ASCII.");
+  m.def("email_shape", &email_shape, py::arg("text"), py::arg("start"), py::arg("end"),
+        "The lower-cased top-level domain when text[start:end] has an e-mail address's shape, "
+        "False when it does not, None when the text is not ASCII.");
 }
 
 }  // namespace llmward::bindings

@@ -436,3 +436,27 @@ def test_native_checks_on_whole_numbers(left, number, right):
             "4111111111111111", "4111 1111 1111 1111", "378282246310005", "5555555555554444",
             "6011111111111117", "3530111333300000", "30569309025904", "6759649826438453",
             "2200000000000004"})
+
+
+EMAIL_PIECES = st.sampled_from(["bob", "a.b", ".", "..", "@", "-", "x-y", "example", "com",
+                                "png", "2x", "CO", "Mail", "_", "+tag", "9", "uk"])
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(EMAIL_PIECES, min_size=1, max_size=9).map("".join), st.data())
+def test_native_email_shape_equals_the_python_reference(text, data):
+    start = data.draw(st.integers(0, len(text)))
+    end = data.draw(st.integers(start, len(text)))
+    assert v.valid_email(text, start, end) == v.email_reference(text, start, end)
+
+
+def test_email_examples():
+    from llmward._core import email_shape
+
+    assert email_shape("mail bob@example.COM now", 5, 20) == "com"
+    assert email_shape("icon@2x.png", 0, 11) == "png" and not v.valid_email("icon@2x.png", 0, 11)
+    assert email_shape("a..b@example.com", 0, 16) is False
+    assert email_shape("bob@-example.com", 0, 16) is False
+    assert email_shape("bob@localhost", 0, 13) is False
+    assert email_shape("bób@example.com", 0, 15) is None  # not ASCII: Python decides
+    assert v.valid_email("bób@example.com", 0, 15)

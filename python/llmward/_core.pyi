@@ -204,3 +204,7 @@ def ssn_ok(text: str, start: int, end: int) -> bool | None:
 def nanp_phone_ok(text: str, start: int, end: int) -> bool | None:
     """``text[start:end]`` as a North American phone number; None when the text is not
     ASCII."""
+
+def email_shape(text: str, start: int, end: int) -> str | bool | None:
+    """The lower-cased top-level domain when ``text[start:end]`` has an e-mail address's
+    shape, False when it does not, None when the text is not ASCII."""

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 #include <string_view>
 
 namespace llmward::pii {
@@ -21,6 +22,14 @@ Check ssn(std::string_view text, std::size_t start, std::size_t end) noexcept;
 // Ten digits (eleven with a leading 1): area and exchange start with 2-9, the
 // area is not an N11 service code, and not part of a longer number.
 Check nanp_phone(std::string_view text, std::size_t start, std::size_t end) noexcept;
+
+// The shape of an e-mail address in text[start, end): a local part that
+// neither starts nor ends with '.' nor holds "..", a domain of two or more
+// labels that are not empty and neither start nor end with '-', and an
+// alphabetic top-level domain, returned lower-cased in `tld` (the caller
+// compares it with the file suffixes that are not addresses, "icon@2x.png").
+Check email_shape(std::string_view text, std::size_t start, std::size_t end,
+                  std::string& tld) noexcept;
 
 bool luhn_ok(std::string_view digits) noexcept;
 // True when the issuer prefix of a card number fits its length.

@@ -37,6 +37,7 @@ from typing import Any
 # The card, SSN and phone checks, answered natively for ASCII text (None
 # otherwise); the *_reference functions below are the same rules for any text.
 from llmward._core import credit_card_ok as _native_credit_card_ok
+from llmward._core import email_shape as _native_email_shape
 from llmward._core import nanp_phone_ok as _native_nanp_phone_ok
 from llmward._core import ssn_ok as _native_ssn_ok
 
@@ -66,6 +67,7 @@ __all__ = [
     "credit_card_reference",
     "ssn_reference",
     "nanp_phone_reference",
+    "email_reference",
     "valid_email",
     "valid_iban",
     "valid_intl_phone",
@@ -412,6 +414,14 @@ def valid_email(text: str, start: int, end: int) -> bool:
     """A plausible address: no empty or dotted-out local part, domain labels
     that do not start or end with '-', an alphabetic top-level domain that is
     not a file suffix ("icon@2x.png")."""
+    tld = _native_email_shape(text, start, end)  # ASCII text: the shape, natively
+    if tld is None:
+        return email_reference(text, start, end)
+    return tld is not False and tld not in _FILE_SUFFIXES
+
+
+def email_reference(text: str, start: int, end: int) -> bool:
+    """:func:`valid_email` in Python, for any text (the native check's reference)."""
     span = _visible(text[start:end])
     local, at, domain = unicodedata.normalize("NFKC", span).rpartition("@")
     if not at or not local or not domain:
