@@ -2,16 +2,12 @@
 
 #include <string>
 
+#include "llmward/utf8.hpp"
+
 namespace llmward::pii {
 namespace {
 
 bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
-
-bool ascii(std::string_view text) noexcept {
-  for (const char c : text)
-    if (static_cast<unsigned char>(c) >= 0x80) return false;
-  return true;
-}
 
 // The ASCII digits of text[start, end).
 std::string digits_of(std::string_view text, std::size_t start, std::size_t end) {
@@ -47,7 +43,7 @@ Check checked(std::string_view text, std::size_t start, std::size_t end, Rule ru
   if (start > end || end > text.size()) return Check::kUnknown;
   // What the check reads: the span and two characters on each side.
   const std::size_t from = start >= 2 ? start - 2 : 0;
-  if (!ascii(text.substr(from, end + 2 - from))) return Check::kUnknown;
+  if (!utf8::is_ascii(text.substr(from, end + 2 - from))) return Check::kUnknown;
   try {
     return rule(digits_of(text, start, end)) && isolated(text, start, end) ? Check::kValid
                                                                            : Check::kInvalid;
@@ -129,7 +125,7 @@ Check email_shape(std::string_view text, std::size_t start, std::size_t end,
                   std::string& tld) noexcept {
   if (start > end || end > text.size()) return Check::kUnknown;
   const std::string_view span = text.substr(start, end - start);
-  if (!ascii(span)) return Check::kUnknown;
+  if (!utf8::is_ascii(span)) return Check::kUnknown;
   const std::size_t at = span.rfind('@');
   if (at == std::string_view::npos || at == 0 || at + 1 == span.size()) return Check::kInvalid;
   const std::string_view local = span.substr(0, at), domain = span.substr(at + 1);

@@ -8,23 +8,18 @@
 #include <unordered_set>
 
 #include "llmward/errors.hpp"
+#include "llmward/utf8.hpp"
 
 namespace llmward {
 namespace {
 
 constexpr char kCacheFormat[] = "llmward-hyperscan-v3";
 
-bool is_ascii(const std::string& s) {
-  for (unsigned char c : s)
-    if (c >= 0x80) return false;
-  return true;
-}
-
 // Hyperscan's literal API folds ASCII case only; a caseless literal with
 // non-ASCII letters is compiled as an escaped regex in UTF-8 mode instead,
 // where Hyperscan applies Unicode simple case folding.
 bool compiles_as_literal(const Rule& rule) {
-  return rule.literal && (!rule.caseless || is_ascii(rule.pattern));
+  return rule.literal && (!rule.caseless || utf8::is_ascii(rule.pattern));
 }
 
 std::string escape_literal(const std::string& literal) {
@@ -114,7 +109,7 @@ void validate_identity(const std::vector<Rule>& rules) {
     if (rule.id.empty()) throw RuleError("", "rule ids must be non-empty");
     if (!seen.insert(rule.id).second) throw RuleError(rule.id, "duplicate rule id");
     if (rule.pattern.empty()) throw RuleError(rule.id, "empty pattern");
-    if (!is_ascii(rule.requires_any)) {
+    if (!utf8::is_ascii(rule.requires_any)) {
       throw RuleError(rule.id, "requires_any takes ASCII characters only");
     }
     if (!rule.literal && rule.pattern.find('\0') != std::string::npos) {

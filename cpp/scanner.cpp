@@ -35,23 +35,19 @@ void check(hs_error_t err) {
   }
 }
 
-// Exact spans of one anchored rule, window by window. A true match lies at
-// least one byte inside its window (windows reach a rule's width + 1 beyond
-// every anchor character, and every match holds one), so the scan sees the
-// same context around it as in the whole text; a match touching a cut edge is
-// an artifact of the cut (a \b or ^ the whole text does not have) and dropped.
+// Exact spans of one anchored rule, window by window (every match holds an
+// anchor character, and windows reach the rule's width + 1 beyond each).
 void scan_rule_in_windows(const hs_database_t* som, std::string_view text,
-                          const std::vector<Window>& windows,
-                  hs_scratch_t* scratch, std::vector<RawMatch>& out) {
+                          const std::vector<Window>& windows, hs_scratch_t* scratch,
+                          std::vector<RawMatch>& out) {
   std::vector<RawMatch> found;
+  RawMatch moved{};
   for (const Window& w : windows) {
     found.clear();
     check(hs_scan(som, text.data() + w.begin, static_cast<unsigned>(w.end - w.begin), 0, scratch,
                   on_span, &found));
-    const std::size_t width = w.end - w.begin;
     for (const RawMatch& m : found) {
-      if ((m.start == 0 && w.begin != 0) || (m.end == width && w.end != text.size())) continue;
-      out.push_back({m.rule, m.start + w.begin, m.end + w.begin});
+      if (from_window(m, w, text.size(), moved)) out.push_back(moved);
     }
   }
 }
@@ -143,11 +139,10 @@ std::vector<RawMatch> Scanner::scan(std::string_view utf8) const {
 std::vector<RawMatch> Scanner::scan_windows(std::string_view utf8,
                                             const std::vector<Window>& windows) const {
   std::vector<RawMatch> out;
+  RawMatch moved{};
   for (const Window& w : windows) {
-    const std::size_t width = w.end - w.begin;
-    for (const RawMatch& m : scan(utf8.substr(w.begin, width))) {
-      if ((m.start == 0 && w.begin != 0) || (m.end == width && w.end != utf8.size())) continue;
-      out.push_back({m.rule, m.start + w.begin, m.end + w.begin, m.view});
+    for (const RawMatch& m : scan(utf8.substr(w.begin, w.end - w.begin))) {
+      if (from_window(m, w, utf8.size(), moved)) out.push_back(moved);
     }
   }
   normalize_matches(out);

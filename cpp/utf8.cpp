@@ -78,6 +78,12 @@ void encode_units(const Unit* units, std::size_t length, std::string& out) {
 
 }  // namespace
 
+bool is_ascii(std::string_view bytes) noexcept {
+  for (const char c : bytes)
+    if (static_cast<unsigned char>(c) >= 0x80) return false;
+  return true;
+}
+
 bool is_valid(std::string_view bytes) noexcept {
   auto p = reinterpret_cast<const unsigned char*>(bytes.data());
   const auto end = p + bytes.size();

@@ -102,18 +102,10 @@ py::object sanitize_text(py::handle text) {
   return to_python(text, std::move(cleaned));
 }
 
-struct Scanners {
-  std::vector<const ScannerHandle*> handles;
-  std::vector<const Scanner*> cores;
-};
+using Scanners = ScannerHandle::BorrowedScanners;
 
 Scanners borrow_scanners(py::handle scanners) {
-  Scanners out;
-  for (py::handle item : py::reinterpret_borrow<py::sequence>(scanners)) {
-    const auto& handle = item.cast<const ScannerHandle&>();
-    out.handles.push_back(&handle);
-    out.cores.push_back(handle.core().get());
-  }
+  Scanners out = ScannerHandle::borrow_scanners(scanners);
   if (out.cores.empty()) throw py::value_error("scan_prompt() needs at least one scanner");
   return out;
 }
@@ -148,16 +140,7 @@ py::object scan_one(py::handle scanners, py::handle text, long long views) {
 py::list scan_many(py::handle scanners, py::handle texts, long long views) {
   const unsigned flags = view_flags(views);
   const Scanners borrowed = borrow_scanners(scanners);
-  if (!PySequence_Check(texts.ptr()) || PyUnicode_Check(texts.ptr())) {
-    throw py::type_error("scan_prompts() takes a sequence of str");
-  }
-  const auto items = py::reinterpret_borrow<py::sequence>(texts);
-  std::vector<py::object> kept;  // the texts stay alive while borrowed
-  std::vector<TextRef> refs;
-  for (py::handle item : items) {
-    kept.push_back(py::reinterpret_borrow<py::object>(item));
-    refs.push_back(borrow_str(item, "each text"));
-  }
+  const auto [owners, refs] = ScannerHandle::borrow_all(texts, "scan_prompts", true);
   std::vector<PromptScan> scans(refs.size());
   {
     py::gil_scoped_release release;
@@ -165,7 +148,7 @@ py::list scan_many(py::handle scanners, py::handle texts, long long views) {
   }
   py::list out(scans.size());
   for (std::size_t i = 0; i < scans.size(); ++i) {
-    out[i] = to_python(borrowed, kept[i], std::move(scans[i]));
+    out[i] = to_python(borrowed, owners[i], std::move(scans[i]));
   }
   return out;
 }

@@ -42,16 +42,35 @@ py::list ScannerHandle::to_python(const std::vector<RawMatch>& matches) const {
   return out;
 }
 
-std::vector<TextRef> ScannerHandle::borrow_all(py::handle texts, const char* method) {
+ScannerHandle::BorrowedTexts ScannerHandle::borrow_all(py::handle texts, const char* method,
+                                                      bool str_only) {
   if (!PySequence_Check(texts.ptr()) || PyUnicode_Check(texts.ptr()) ||
       PyBytes_Check(texts.ptr())) {
-    throw py::type_error(std::string(method) + "() takes a sequence of str or bytes");
+    throw py::type_error(std::string(method) + "() takes a sequence of " +
+                         (str_only ? "str" : "str or bytes"));
   }
   const auto items = py::reinterpret_borrow<py::sequence>(texts);
-  std::vector<TextRef> refs;
-  refs.reserve(items.size());
-  for (py::handle item : items) refs.emplace_back(item.ptr());
-  return refs;
+  BorrowedTexts out;
+  out.owners.reserve(items.size());
+  out.refs.reserve(items.size());
+  for (py::handle item : items) {
+    if (str_only && !PyUnicode_Check(item.ptr())) {
+      throw py::type_error(std::string(method) + "(): each text must be str, not " +
+                           Py_TYPE(item.ptr())->tp_name);
+    }
+    out.owners.push_back(py::reinterpret_borrow<py::object>(item));
+    out.refs.emplace_back(item.ptr());
+  }
+  return out;
+}
+
+ScannerHandle::BorrowedScanners ScannerHandle::borrow_scanners(py::handle scanners) {
+  BorrowedScanners out;
+  for (py::handle item : py::reinterpret_borrow<py::sequence>(scanners)) {
+    out.handles.push_back(&item.cast<const ScannerHandle&>());
+    out.cores.push_back(out.handles.back()->core().get());
+  }
+  return out;
 }
 
 namespace {
@@ -69,7 +88,7 @@ py::list scan(const ScannerHandle& self, py::handle text) {
 }
 
 py::list scan_batch(const ScannerHandle& self, py::handle texts) {
-  const std::vector<TextRef> refs = ScannerHandle::borrow_all(texts, "scan_batch");
+  const auto [owners, refs] = ScannerHandle::borrow_all(texts, "scan_batch");
   std::vector<std::vector<RawMatch>> results(refs.size());
   {
     py::gil_scoped_release release;

@@ -120,7 +120,7 @@ py::list scan_views(const ScannerHandle& self, py::handle text, long long views)
 
 py::list scan_views_batch(const ScannerHandle& self, py::handle texts, long long views) {
   const unsigned flags = view_flags(views);
-  const std::vector<TextRef> refs = ScannerHandle::borrow_all(texts, "scan_views_batch");
+  const auto [owners, refs] = ScannerHandle::borrow_all(texts, "scan_views_batch");
   std::vector<std::vector<RawMatch>> results(refs.size());
   {
     py::gil_scoped_release release;
@@ -136,12 +136,7 @@ py::list scan_views_batch(const ScannerHandle& self, py::handle texts, long long
 // Several scanners over views built once (the guard's rules and its canary).
 py::list scan_with(py::handle scanners, py::handle text, long long views) {
   const unsigned flags = view_flags(views);
-  std::vector<const ScannerHandle*> handles;
-  std::vector<const Scanner*> cores;
-  for (py::handle item : py::reinterpret_borrow<py::sequence>(scanners)) {
-    handles.push_back(&item.cast<const ScannerHandle&>());
-    cores.push_back(handles.back()->core().get());
-  }
+  const auto [handles, cores] = ScannerHandle::borrow_scanners(scanners);
   const TextRef ref(text.ptr());
   auto results = run_on(ref, [&](const TextRef& r) {
     auto per_scanner = views::scan_views(cores, r.utf8(), flags);

@@ -33,8 +33,22 @@ class ScannerHandle {
   // Matches with code-point (str) or byte (bytes) offsets to Match objects.
   pybind11::list to_python(const std::vector<RawMatch>& matches) const;
 
-  // Borrows every item of a sequence of str/bytes (GIL held).
-  static std::vector<TextRef> borrow_all(pybind11::handle texts, const char* method);
+  // Borrows every item of a sequence of str/bytes (GIL held); `owners` keep
+  // the items alive while the GIL is released, whatever happens to the
+  // sequence meanwhile. `str_only` refuses bytes.
+  struct BorrowedTexts {
+    std::vector<pybind11::object> owners;
+    std::vector<TextRef> refs;
+  };
+  static BorrowedTexts borrow_all(pybind11::handle texts, const char* method,
+                                  bool str_only = false);
+
+  // The Scanner objects of a sequence, for calls that scan with several.
+  struct BorrowedScanners {
+    std::vector<const ScannerHandle*> handles;
+    std::vector<const Scanner*> cores;
+  };
+  static BorrowedScanners borrow_scanners(pybind11::handle scanners);
 
  private:
   std::shared_ptr<const Scanner> core_;

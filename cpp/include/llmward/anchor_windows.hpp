@@ -37,6 +37,21 @@ struct Window {
   std::size_t end;
 };
 
+// A match of a scan of text[w.begin, w.end), moved to text coordinates;
+// false when it touches a cut edge (an edge that is not an end of the text),
+// where a \b or ^ the whole text does not have can create it. Windows reaching
+// a rule's width + 1 beyond what they surround hold every true match clear of
+// their edges.
+template <typename Match>
+bool from_window(const Match& m, const Window& w, std::size_t text_size, Match& out) {
+  const std::size_t width = w.end - w.begin;
+  if ((m.start == 0 && w.begin != 0) || (m.end == width && w.end != text_size)) return false;
+  out = m;
+  out.start = m.start + w.begin;
+  out.end = m.end + w.begin;
+  return true;
+}
+
 // Builds merged, sorted windows [p - radius, p + radius + 1) around
 // positions added in increasing order, clipped to the text and widened to
 // whole UTF-8 characters. finish() gives one window over the whole text when

@@ -17,6 +17,7 @@ namespace llmward::utf8 {
 inline constexpr char kReplacementByte = 0x1A;
 
 bool is_valid(std::string_view bytes) noexcept;
+bool is_ascii(std::string_view bytes) noexcept;
 
 // Returns a copy in which every byte that is not part of a well-formed UTF-8
 // sequence is replaced by kReplacementByte: byte offsets stay exact.
