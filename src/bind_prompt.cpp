@@ -11,8 +11,7 @@
 #include "llmward/prompt_scan.hpp"
 #include "llmward/sanitize.hpp"
 #include "llmward/utf8.hpp"
-#include "scanner_handle.hpp"
-#include "text_ref.hpp"
+#include "prompt_scan_py.hpp"
 #include "view_flags.hpp"
 
 namespace py = pybind11;
@@ -53,13 +52,6 @@ struct PyPromptScan {
   py::list matches;           // per scanner: Match offsets into sanitized.text
   py::list original_matches;  // per scanner: Match offsets into the original (if removed)
 };
-
-TextRef borrow_str(py::handle text, const char* what) {
-  if (!PyUnicode_Check(text.ptr())) {
-    throw py::type_error(std::string(what) + " must be str, not " + Py_TYPE(text.ptr())->tp_name);
-  }
-  return TextRef(text.ptr());
-}
 
 // Lone surrogates were re-encoded as U+FFFD: the sanitized text differs
 // from the original even where sanitization changed nothing else.
@@ -102,9 +94,16 @@ py::object sanitize_text(py::handle text) {
   return to_python(text, std::move(cleaned));
 }
 
-using Scanners = ScannerHandle::BorrowedScanners;
+}  // namespace
 
-Scanners borrow_scanners(py::handle scanners) {
+TextRef borrow_str(py::handle text, const char* what) {
+  if (!PyUnicode_Check(text.ptr())) {
+    throw py::type_error(std::string(what) + " must be str, not " + Py_TYPE(text.ptr())->tp_name);
+  }
+  return TextRef(text.ptr());
+}
+
+Scanners borrow_prompt_scanners(py::handle scanners) {
   Scanners out = ScannerHandle::borrow_scanners(scanners);
   if (out.cores.empty()) throw py::value_error("scan_prompt() needs at least one scanner");
   return out;
@@ -117,7 +116,8 @@ PromptScan scan_ref(const Scanners& scanners, const TextRef& ref, unsigned flags
   return scan;
 }
 
-py::object to_python(const Scanners& scanners, py::handle original, PromptScan scan) {
+py::object prompt_scan_to_python(const Scanners& scanners, py::handle original,
+                                 PromptScan scan) {
   PyPromptScan out;
   for (std::size_t s = 0; s < scanners.handles.size(); ++s) {
     out.matches.append(scanners.handles[s]->to_python(scan.matches[s]));
@@ -129,17 +129,19 @@ py::object to_python(const Scanners& scanners, py::handle original, PromptScan s
   return py::cast(std::move(out));
 }
 
+namespace {
+
 py::object scan_one(py::handle scanners, py::handle text, long long views) {
   const unsigned flags = view_flags(views);
-  const Scanners borrowed = borrow_scanners(scanners);
+  const Scanners borrowed = borrow_prompt_scanners(scanners);
   const TextRef ref = borrow_str(text, "text");
   PromptScan scan = run_on(ref, [&](const TextRef& r) { return scan_ref(borrowed, r, flags); });
-  return to_python(borrowed, text, std::move(scan));
+  return prompt_scan_to_python(borrowed, text, std::move(scan));
 }
 
 py::list scan_many(py::handle scanners, py::handle texts, long long views) {
   const unsigned flags = view_flags(views);
-  const Scanners borrowed = borrow_scanners(scanners);
+  const Scanners borrowed = borrow_prompt_scanners(scanners);
   const auto [owners, refs] = ScannerHandle::borrow_all(texts, "scan_prompts", true);
   std::vector<PromptScan> scans(refs.size());
   {
@@ -148,7 +150,7 @@ py::list scan_many(py::handle scanners, py::handle texts, long long views) {
   }
   py::list out(scans.size());
   for (std::size_t i = 0; i < scans.size(); ++i) {
-    out[i] = to_python(borrowed, owners[i], std::move(scans[i]));
+    out[i] = prompt_scan_to_python(borrowed, owners[i], std::move(scans[i]));
   }
   return out;
 }

@@ -10,5 +10,6 @@ void register_scanner(pybind11::module_& m);
 void register_views(pybind11::module_& m);  // after register_scanner: adds to Scanner
 void register_prompt(pybind11::module_& m);
 void register_pii(pybind11::module_& m);
+void register_verdict(pybind11::module_& m);  // after register_prompt: falls back to it
 
 }  // namespace llmward::bindings

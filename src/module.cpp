@@ -13,4 +13,5 @@ PYBIND11_MODULE(_core, m) {
   llmward::bindings::register_views(m);
   llmward::bindings::register_prompt(m);
   llmward::bindings::register_pii(m);
+  llmward::bindings::register_verdict(m);
 }

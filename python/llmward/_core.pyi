@@ -188,6 +188,29 @@ def scan_prompts(
 ) -> list[PromptScan]:
     """:func:`scan_prompt` for each text; the whole batch runs without the GIL."""
 
+class PromptPolicy:
+    """The guard's rules for deciding on prompts natively. ``rules`` holds, per
+    scanner and per rule in the scanner's order, ``(id, prompt action, view flags,
+    check for raw and folded matches, check for decoded matches, placeholder)``; a
+    check is one of always, word_boundary, credit_card, ssn, nanp_phone, email (its
+    top-level domain not in ``email_suffixes``) or python. ``finding_type`` and
+    ``verdict_type`` are the NamedTuple classes the verdicts are built as."""
+
+    def __init__(
+        self,
+        scanners: Sequence[Scanner],
+        rules: Sequence[Sequence[tuple[str, str, int, str, str, str]]],
+        email_suffixes: Sequence[str],
+        finding_type: type,
+        verdict_type: type,
+    ) -> None: ...
+    def check(self, prompt: str, views: int = 7) -> object:
+        """:func:`scan_prompt` and the verdict, as a ``verdict_type`` instance; the
+        :class:`PromptScan` instead when a match needs a Python check or the prompt is
+        not ASCII."""
+    def check_many(self, prompts: Sequence[str], views: int = 7) -> list[object]:
+        """:meth:`check` for each prompt; the whole batch runs without the GIL."""
+
 def hold_start(text: str | bytes | bytearray, distance: int) -> int:
     """For streams: the largest offset ``o`` such that ``text[o:]`` is at least
     ``distance`` UTF-8 bytes long both as given and in the folded view (-1 when the

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from llmward._core import (
     VIEW_DECODED,
@@ -15,12 +15,11 @@ from llmward._core import (
     PromptScan,
     Rule,
     Scanner,
-    scan_prompt,
-    scan_prompts,
     scan_with,
 )
 from llmward.guard.canary import new_canary, with_canary
 from llmward.guard.config import GuardConfig
+from llmward.guard.native_policy import prompt_policy
 from llmward.guard.packs import content_rules, injection_rules, pii_rules, secret_rules
 from llmward.guard.policy import ActiveRule, resolve
 from llmward.guard.redaction import Span, apply_redactions
@@ -81,6 +80,11 @@ class Guard:
             cache=False,
         )
         self._scanners = (self._scanner, self._canary_scanner)
+        # The same rules held natively: most prompts are scanned and decided
+        # in one call; the rest come back as a PromptScan for _verdict.
+        self._policy = prompt_policy(
+            self._scanners, [[self._rules[s.id] for s in specs], [self._rules[canary.id]]]
+        )
         self._views = 0
         for name in self.config.views:
             self._views |= _VIEW_BITS[name]
@@ -113,7 +117,7 @@ class Guard:
         refusal = self._check_limits(prompt)
         if refusal is not None:
             return refusal
-        return self._verdict(prompt, scan_prompt(self._scanners, prompt, self._views))
+        return self._finish(prompt, self._policy.check(prompt, self._views))
 
     def check_batch(self, texts: Sequence[str | bytes]) -> list[Verdict]:
         """check_prompt for many prompts; the native part (sanitizing and
@@ -121,10 +125,17 @@ class Guard:
         prompts = [_as_text(t, "prompt") for t in texts]
         verdicts: list[Verdict | None] = [self._check_limits(p) for p in prompts]
         pending = [i for i, v in enumerate(verdicts) if v is None]
-        scans = scan_prompts(self._scanners, [prompts[i] for i in pending], self._views)
-        for i, scan in zip(pending, scans, strict=True):
-            verdicts[i] = self._verdict(prompts[i], scan)
+        results = self._policy.check_many([prompts[i] for i in pending], self._views)
+        for i, result in zip(pending, results, strict=True):
+            verdicts[i] = self._finish(prompts[i], result)
         return [v for v in verdicts if v is not None]
+
+    def _finish(self, prompt: str, result: object) -> Verdict:
+        """The native verdict, or the Python one where the native policy left
+        the decision to _verdict (a Python validator fired, non-ASCII text)."""
+        if isinstance(result, PromptScan):
+            return self._verdict(prompt, result)
+        return cast(Verdict, result)
 
     def _check_limits(self, prompt: str) -> Verdict | None:
         limits = self.config.limits

@@ -79,6 +79,7 @@ __all__ = [
     "valid_ssn_with_context",
     "valid_url_credentials",
     "word_boundary",
+    "EMAIL_FILE_SUFFIXES",
 ]
 
 # -- characters ---------------------------------------------------------------
@@ -401,7 +402,7 @@ def valid_iban(text: str, start: int, end: int) -> bool:
 # -- e-mail -------------------------------------------------------------------
 
 # "logo@2x.png", "icon@3x.webp": asset names, not addresses.
-_FILE_SUFFIXES = frozenset({
+EMAIL_FILE_SUFFIXES = frozenset({
     "png", "jpg", "jpeg", "gif", "svg", "webp", "bmp", "ico", "tif", "tiff", "avif", "heic",
     "js", "mjs", "ts", "css", "scss", "map", "json", "html", "htm", "xml", "txt", "md", "pdf",
     "zip", "gz", "tgz", "bz2", "xz", "tar", "whl", "py", "rb", "go", "rs", "java", "class",
@@ -417,7 +418,7 @@ def valid_email(text: str, start: int, end: int) -> bool:
     tld = _native_email_shape(text, start, end)  # ASCII text: the shape, natively
     if tld is None:
         return email_reference(text, start, end)
-    return tld is not False and tld not in _FILE_SUFFIXES
+    return tld is not False and tld not in EMAIL_FILE_SUFFIXES
 
 
 def email_reference(text: str, start: int, end: int) -> bool:
@@ -432,7 +433,7 @@ def email_reference(text: str, start: int, end: int) -> bool:
     if len(labels) < 2 or any(not lb or lb[0] == "-" or lb[-1] == "-" for lb in labels):
         return False
     tld = fold_chars(labels[-1]).lower()
-    return tld.isalpha() and tld not in _FILE_SUFFIXES
+    return tld.isalpha() and tld not in EMAIL_FILE_SUFFIXES
 
 
 # -- phone numbers ------------------------------------------------------------
