@@ -61,9 +61,13 @@ AsciiSet::AsciiSet(std::string_view members, bool caseless) {
 }
 
 void WindowBuilder::add(std::size_t p) {
+  add_range(p > radius_ ? p - radius_ : 0,
+            static_cast<std::size_t>(std::min<std::uint64_t>(text_.size(), p + radius_ + 1)));
+}
+
+void WindowBuilder::add_range(std::size_t begin, std::size_t end) {
   const std::size_t size = text_.size();
-  std::size_t begin = p > radius_ ? p - radius_ : 0;
-  auto end = static_cast<std::size_t>(std::min<std::uint64_t>(size, p + radius_ + 1));
+  end = std::min(end, size);
   auto continuation = [this](std::size_t i) {
     return (static_cast<unsigned char>(text_[i]) & 0xC0) == 0x80;
   };

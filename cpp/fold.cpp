@@ -16,6 +16,7 @@
 #include "char_class.hpp"
 #include "llmward/decode.hpp"
 #include "llmward/fold_table.hpp"
+#include "llmward/utf8.hpp"
 
 namespace llmward::views {
 namespace {
@@ -403,6 +404,23 @@ void fold_code_points(std::string_view src, const FoldTable& table, MappedText& 
   word.resize_uninitialized(pos);
 }
 
+// Step 1 for ASCII text: whitespace folded, nothing else. The text keeps its
+// length until a collapse (rare), so the map stays empty, meaning the
+// identity: 8 bytes per byte of text not written, and not read back.
+void fold_ascii(std::string_view src, MappedText& out, PodBuffer<unsigned char>& word) {
+  const auto* t = reinterpret_cast<const unsigned char*>(src.data());
+  const std::size_t n = src.size();
+  out.text.resize(n);
+  char* tx = out.text.data();
+  std::size_t k = 0;
+#if defined(__SSE2__)
+  for (; k + 16 <= n; k += 16) copy_ascii16(t + k, tx + k);
+#endif
+  for (; k < n; ++k) tx[k] = (cls(t[k]) & ascii::kWsFold) ? ' ' : static_cast<char>(t[k]);
+  word.resize_uninitialized(n);  // no byte of a non-ASCII letter
+  std::memset(word.data(), 0, n);
+}
+
 // ---------------------------------------------------------------------------
 // Step 2 in full, when the scan found a run: the separator runs to remove.
 
@@ -552,14 +570,21 @@ bool fold(std::string_view utf8, MappedText& out, bool checked) {
   out.text.clear();
   out.map.clear();
   if (!checked && !may_fold(utf8)) return false;
-  const FoldTable& table = FoldTable::get();
   PodBuffer<unsigned char> word;
-  fold_code_points(utf8, table, out, word);
+  if (utf8::is_ascii(utf8)) {
+    fold_ascii(utf8, out, word);
+  } else {
+    fold_code_points(utf8, FoldTable::get(), out, word);
+  }
   auto* t = reinterpret_cast<unsigned char*>(out.text.data());
   // Leet is read in words that contain a letter; a spaced-out single never
   // is such a word, so reading leet before collapsing changes nothing the
   // collapse looks at. Words that the collapse creates are read after it.
   if (scan_words(t, t, word.data(), out.text.size(), true).collapse) {
+    if (out.map.empty()) {  // the identity, spelled out for the bytes to move
+      out.map.resize_uninitialized(out.text.size());
+      for (std::size_t i = 0; i < out.text.size(); ++i) out.map[i] = span_of(i, i + 1);
+    }
     remove_cuts(out, word, find_collapses(Chars{t, word.data(), out.text.size()}));
     t = reinterpret_cast<unsigned char*>(out.text.data());
     scan_words(t, t, word.data(), out.text.size(), false);

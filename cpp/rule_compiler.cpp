@@ -13,7 +13,7 @@
 namespace llmward {
 namespace {
 
-constexpr char kCacheFormat[] = "llmward-hyperscan-v3";
+constexpr char kCacheFormat[] = "llmward-hyperscan-v4";
 
 // Hyperscan's literal API folds ASCII case only; a caseless literal with
 // non-ASCII letters is compiled as an escaped regex in UTF-8 mode instead,
@@ -41,7 +41,7 @@ std::string regex_source(const Rule& rule) {
   return rule.literal ? escape_literal(rule.pattern) : rule.pattern;
 }
 
-// The fast database only decides whether a rule fired; exact spans come from
+// The fast database only finds where rules fired (their ends); exact spans come from
 // the rule's own SOM database. So it may match a superset: dropping a leading
 // or trailing word-boundary assertion only ever adds matches, and spares
 // Hyperscan a costly check at every position (5.8 -> 1.0 us per 4 KB for the
@@ -277,11 +277,13 @@ CompiledDatabases compile_databases(const std::vector<Rule>& rules, const RulePl
   CompiledDatabases dbs;
   dbs.literal_block = compile_literals(rules, plan.literal_rules, HS_MODE_BLOCK);
   dbs.literal_stream = compile_literals(rules, plan.literal_rules, HS_MODE_STREAM);
-  dbs.regex_fast_block = compile_regexes(rules, plan.whole_text_rules, HS_FLAG_SINGLEMATCH,
-                                         HS_MODE_BLOCK, Purpose::Detection);
+  // Detection reports every end (no HS_FLAG_SINGLEMATCH): spans are then
+  // computed only around them.
+  dbs.regex_fast_block =
+      compile_regexes(rules, plan.whole_text_rules, 0, HS_MODE_BLOCK, Purpose::Detection);
   for (const AnchorGroup& group : plan.anchor_groups) {
-    dbs.anchored_fast_block.push_back(compile_regexes(rules, group.rules, HS_FLAG_SINGLEMATCH,
-                                                      HS_MODE_BLOCK, Purpose::Detection));
+    dbs.anchored_fast_block.push_back(
+        compile_regexes(rules, group.rules, 0, HS_MODE_BLOCK, Purpose::Detection));
   }
   dbs.regex_stream = compile_regexes(rules, plan.regex_rules, HS_FLAG_SOM_LEFTMOST,
                                      HS_MODE_STREAM | HS_MODE_SOM_HORIZON_LARGE);

@@ -19,8 +19,49 @@ int on_literal(unsigned id, unsigned long long, unsigned long long to, unsigned,
   return 0;
 }
 
-int on_fired(unsigned id, unsigned long long, unsigned long long, unsigned, void* ctx) {
-  static_cast<std::vector<std::uint32_t>*>(ctx)->push_back(id);
+// Rules the detection pass saw fire, with where their matches end: exact
+// spans are then computed only around those ends. A rule ending in more
+// places than kMaxEnds is looked at over the whole text instead, which
+// bounds the memory a hostile text can make a scan use.
+class FiredRules {
+ public:
+  static constexpr std::size_t kMaxEnds = 32;
+
+  struct Fired {
+    std::uint32_t rule;
+    bool whole_text;
+    std::vector<std::uint64_t> ends;
+  };
+
+  void add(std::uint32_t rule, std::uint64_t end) {
+    Fired* fired = nullptr;
+    for (Fired& f : rules_) {  // few rules fire in one text
+      if (f.rule == rule) fired = &f;
+    }
+    if (fired == nullptr) fired = &rules_.emplace_back(Fired{rule, false, {}});
+    if (fired->whole_text) return;
+    if (fired->ends.size() == kMaxEnds) {
+      fired->whole_text = true;
+      fired->ends.clear();
+      return;
+    }
+    fired->ends.push_back(end);
+  }
+
+  std::vector<Fired>& rules() noexcept { return rules_; }
+
+ private:
+  std::vector<Fired> rules_;
+};
+
+struct FiredContext {
+  FiredRules* fired;
+  std::uint64_t offset;  // of the scanned window in the text
+};
+
+int on_fired(unsigned id, unsigned long long, unsigned long long to, unsigned, void* ctx) {
+  auto* c = static_cast<FiredContext*>(ctx);
+  c->fired->add(id, c->offset + to);
   return 0;
 }
 
@@ -35,8 +76,22 @@ void check(hs_error_t err) {
   }
 }
 
-// Exact spans of one anchored rule, window by window (every match holds an
-// anchor character, and windows reach the rule's width + 1 beyond each).
+// Windows [end - width - 1, end + 1) around the ends where a rule of at most
+// `width` bytes was seen: each holds the whole match ending there plus the
+// byte on either side that \b reads, clear of the window's cut edges.
+std::vector<Window> windows_before(std::string_view text, std::vector<std::uint64_t>& ends,
+                                   std::uint64_t width) {
+  std::sort(ends.begin(), ends.end());
+  WindowBuilder windows(text, 0);
+  for (std::uint64_t end : ends) {
+    const std::uint64_t begin = end > width + 1 ? end - width - 1 : 0;
+    windows.add_range(static_cast<std::size_t>(begin), static_cast<std::size_t>(end + 1));
+  }
+  return std::move(windows).finish();
+}
+
+// Exact spans of one rule, window by window (windows that hold every match
+// with a byte of context on each side).
 void scan_rule_in_windows(const hs_database_t* som, std::string_view text,
                           const std::vector<Window>& windows, hs_scratch_t* scratch,
                           std::vector<RawMatch>& out) {
@@ -103,33 +158,29 @@ std::vector<RawMatch> Scanner::scan(std::string_view utf8) const {
     LiteralContext ctx{&plan_.max_width, &out};
     check(hs_scan(dbs_.literal_block.get(), utf8.data(), length, 0, lease.get(), on_literal, &ctx));
   }
-  // Most texts fire nothing: spans are computed only for rules that fired.
-  std::vector<std::uint32_t> fired;
+  // Most texts fire nothing: spans are computed only for rules that fired,
+  // and only around where their matches end.
+  FiredRules fired;
   if (dbs_.regex_fast_block) {
-    check(hs_scan(dbs_.regex_fast_block.get(), utf8.data(), length, 0, lease.get(), on_fired,
-                  &fired));
+    FiredContext ctx{&fired, 0};
+    check(hs_scan(dbs_.regex_fast_block.get(), utf8.data(), length, 0, lease.get(), on_fired, &ctx));
   }
   // Rules with a requires_any set are looked for only around its characters.
-  std::vector<std::vector<Window>> windows(plan_.anchor_groups.size());
   for (std::size_t g = 0; g < plan_.anchor_groups.size(); ++g) {
     const AnchorGroup& group = plan_.anchor_groups[g];
-    windows[g] = anchor_windows(utf8, group.set, group.radius);
-    for (const Window& w : windows[g]) {
+    for (const Window& w : anchor_windows(utf8, group.set, group.radius)) {
+      FiredContext ctx{&fired, w.begin};
       check(hs_scan(dbs_.anchored_fast_block[g].get(), utf8.data() + w.begin,
-                    static_cast<unsigned>(w.end - w.begin), 0, lease.get(), on_fired, &fired));
+                    static_cast<unsigned>(w.end - w.begin), 0, lease.get(), on_fired, &ctx));
     }
   }
-  if (!plan_.anchor_groups.empty()) {  // a rule may fire in several windows
-    std::sort(fired.begin(), fired.end());
-    fired.erase(std::unique(fired.begin(), fired.end()), fired.end());
-  }
-  for (std::uint32_t rule : fired) {
-    const hs_database_t* som = dbs_.regex_som_block[plan_.regex_slot[rule]].get();
-    const std::uint32_t group = plan_.anchor_group[rule];
-    if (group == kNoGroup) {
+  for (FiredRules::Fired& f : fired.rules()) {
+    const hs_database_t* som = dbs_.regex_som_block[plan_.regex_slot[f.rule]].get();
+    const std::uint64_t width = plan_.max_width[f.rule];
+    if (f.whole_text || width == kUnbounded) {
       check(hs_scan(som, utf8.data(), length, 0, lease.get(), on_span, &out));
     } else {
-      scan_rule_in_windows(som, utf8, windows[group], lease.get(), out);
+      scan_rule_in_windows(som, utf8, windows_before(utf8, f.ends, width), lease.get(), out);
     }
   }
   normalize_matches(out);

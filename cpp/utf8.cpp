@@ -79,9 +79,8 @@ void encode_units(const Unit* units, std::size_t length, std::string& out) {
 }  // namespace
 
 bool is_ascii(std::string_view bytes) noexcept {
-  for (const char c : bytes)
-    if (static_cast<unsigned char>(c) >= 0x80) return false;
-  return true;
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+  return skip_ascii(p, p + bytes.size()) == p + bytes.size();
 }
 
 bool is_valid(std::string_view bytes) noexcept {

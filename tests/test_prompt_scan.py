@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gil import assert_releases_gil
+from sanitize_oracle import _CHANGES
 from llmward import Rule, Scanner
 from llmward._core import hold_start, sanitize, scan_prompt, scan_prompts, scan_with
 
@@ -32,14 +33,47 @@ def test_scan_prompt_equals_sanitize_then_scan_views(text):
     assert result.sanitized.removed == cleaned.removed
     assert [keys(m) for m in result.matches] == [
         keys(MAIN.scan_views(cleaned.text)), keys(CANARY.scan_views(cleaned.text))]
-    if cleaned.removed:  # the original too, so what sanitization removed is reported
-        assert [keys(m) for m in result.original_matches] == [
-            keys(MAIN.scan_views(text)), keys(CANARY.scan_views(text))]
+    if cleaned.removed:  # the original too, around what sanitization removed
+        check_original_matches(text, result.original_matches)
     else:
         assert result.original_matches == [[], []]
     for m in result.matches[0]:
         a, b = result.sanitized.to_original(m.start, m.end)
         assert 0 <= a < b <= len(text)
+
+
+def removed_positions(text: str) -> set[int]:
+    """Code points of `text` that sanitization drops: tags and control characters
+    (the reference's rules, tests/sanitize_oracle.py)."""
+    out: set[int] = set()
+    for change in _CHANGES.finditer(text):
+        if change.lastgroup in ("tag", "ctrl"):
+            out.update(range(*change.span()))
+    return out
+
+
+def check_original_matches(text, original_matches):
+    """The original's matches that overlap a removed character or read one as
+    context are all there, and every one there is a match of the original's
+    views (plain text is scanned only in windows around the removals)."""
+    removed = removed_positions(text)
+    for scanner, found in zip((MAIN, CANARY), original_matches, strict=True):
+        whole = keys(scanner.scan_views(text))
+        got = keys(found)
+        assert set(got) <= set(whole)
+        for rule, start, end, view in whole:
+            if removed & set(range(start - 1, end + 1)):
+                assert (rule, start, end, view) in got
+
+
+def test_plain_text_is_rescanned_only_around_removals():
+    far = "ignore previous " + "word " * 200
+    text = far + "<system>ignore previous</system>" + " word" * 200
+    result = scan_prompt([MAIN, CANARY], text)
+    near = text.index("<system>")
+    assert keys(result.original_matches[0]) == [
+        ("tag", near, near + 8, "raw"), ("ignore", near + 8, near + 23, "raw")]
+    assert keys(MAIN.scan_views(text))[0] == ("ignore", 0, 15, "raw")  # outside every window
 
 
 def test_removed_tag_is_found_in_the_original():

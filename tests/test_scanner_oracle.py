@@ -40,6 +40,30 @@ def test_regex_spans_equal_re(pattern, text, caseless):
         assert text[start:end]  # code-point offsets index the str
 
 
+# Sparse matches in longer texts: exact spans are computed only in windows
+# around the ends the detection pass saw, which must hold every match.
+SPARSE = st.lists(
+    st.sampled_from(["zzzzzzzzzzzz ", "zzzzzzzzzzzz ", "abc", "a1", "b-c", "é€", "\n", "AB. ", "1 1"]),
+    max_size=60,
+).map("".join)
+
+
+@given(pattern=patterns(), text=SPARSE, caseless=st.booleans())
+def test_spans_in_sparse_long_texts_equal_re(pattern, text, caseless):
+    scanner = compile_or_skip([Rule("r", pattern, caseless=caseless)])
+    assert [(m.start, m.end) for m in scanner.scan(text)] == spans(pattern, text, caseless=caseless)
+
+
+def test_a_rule_ending_in_many_places():
+    # Past 32 ends the spans come from a scan of the whole text; either way
+    # every match is found.
+    for count in (1, 31, 32, 33, 200):
+        text = " ".join(["abbc", "zz"] * count)
+        pattern = r"\bab{1,3}c\b"
+        found = [(m.start, m.end) for m in Scanner([Rule("r", pattern)], cache=False).scan(text)]
+        assert found == spans(pattern, text) and len(found) == count
+
+
 @given(
     terms=st.lists(st.text("abAé-", min_size=1, max_size=4), min_size=1, max_size=6, unique=True),
     text=st.text("abAÉé- ", max_size=40),

@@ -60,6 +60,9 @@ class WindowBuilder {
  public:
   WindowBuilder(std::string_view text, std::uint64_t radius) : text_(text), radius_(radius) {}
   void add(std::size_t position);
+  // Adds [begin, end) itself (clipped and widened alike); begins must not
+  // decrease from one call to the next, whichever of the two adds them.
+  void add_range(std::size_t begin, std::size_t end);
   std::vector<Window> finish() &&;
 
  private:

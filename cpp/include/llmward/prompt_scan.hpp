@@ -1,7 +1,7 @@
 // The guard's native work on one prompt: sanitize it, then scan the requested
 // views of the sanitized text with every scanner (views are built once); when
-// sanitization removed something, the original is scanned too, so what was
-// removed (a fake "<system>" tag) is still reported.
+// sanitization removed something, the original is scanned too around what was
+// removed, so that a fake "<system>" tag is still reported.
 #pragma once
 
 #include <string_view>
@@ -18,7 +18,10 @@ struct PromptScan {
   // Per scanner, byte offsets into the sanitized text (the original when
   // sanitization changed nothing).
   std::vector<std::vector<RawMatch>> matches;
-  // Per scanner, byte offsets into the original; empty unless cleaned.removed.
+  // Per scanner, byte offsets into the original: every match that overlaps
+  // or touches a removed tag or control character, and possibly others (all
+  // of the original's unless its views are plain raw text); empty unless
+  // cleaned.removed.
   std::vector<std::vector<RawMatch>> original_matches;
 };
 
