@@ -7,9 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gil import assert_releases_gil
-from sanitize_oracle import _CHANGES
 from llmward import Rule, Scanner
 from llmward._core import hold_start, sanitize, scan_prompt, scan_prompts, scan_with
+from sanitize_oracle import _CHANGES
 
 MAIN = Scanner([Rule("ignore", r"\bignore\s{0,3}previous\b"), Rule("tag", "<system>", literal=True),
                 Rule("mail", r"\b[a-z]{1,8}@[a-z]{1,8}\.com\b", caseless=False,

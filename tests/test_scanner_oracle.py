@@ -43,7 +43,8 @@ def test_regex_spans_equal_re(pattern, text, caseless):
 # Sparse matches in longer texts: exact spans are computed only in windows
 # around the ends the detection pass saw, which must hold every match.
 SPARSE = st.lists(
-    st.sampled_from(["zzzzzzzzzzzz ", "zzzzzzzzzzzz ", "abc", "a1", "b-c", "é€", "\n", "AB. ", "1 1"]),
+    st.sampled_from(["zzzzzzzzzzzz ", "zzzzzzzzzzzz ", "abc", "a1", "b-c", "é€", "\n", "AB. ",
+                     "1 1"]),
     max_size=60,
 ).map("".join)
 
