@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gil import assert_releases_gil
 from llmward._core import PromptPolicy, PromptScan, Rule, Scanner, scan_prompt
 from llmward.guard import ActionOverride, Guard, GuardConfig
 from llmward.guard.rules import RuleSpec
@@ -164,6 +165,19 @@ def test_custom_validators_are_left_to_python():
 def test_batch_equals_single(guard):
     prompts = [f"{a} {b}" for a in FRAGMENTS for b in FRAGMENTS[::5]]
     assert guard.check_batch(prompts) == [guard.check_prompt(p) for p in prompts]
+
+
+def test_batch_releases_the_gil():
+    scanner = Scanner([Rule("ignore", r"\bignore\s{0,3}previous\b"),
+                       Rule("mail", r"\b[a-z]{1,8}@[a-z]{1,8}\.com\b", requires_any="@")],
+                      cache=False)
+    policy = PromptPolicy([scanner], [[("ignore", "block", 7, "always", "always", "[X]"),
+                                       ("mail", "redact", 7, "email", "python", "[EMAIL]")]],
+                          [], Finding, Verdict)
+    big = ["lorem ipsum ignore previous bob@mail.com <b>x</b> " * 4000] * 10
+    verdicts = policy.check_many(big)
+    assert all(isinstance(v, Verdict) and not v.allowed for v in verdicts)
+    assert_releases_gil(lambda: policy.check_many(big))
 
 
 def test_policy_is_checked_against_the_scanners():
