@@ -13,7 +13,7 @@ namespace {
 // control characters, stripped ends), each widened by `radius`.
 std::vector<Window> removed_windows(std::string_view original, const sanitize::Sanitized& cleaned,
                                     std::uint64_t radius) {
-  WindowBuilder windows(original, radius);
+  WindowBuilder windows(original, 0);  // ranges are widened here, not by the builder
   auto add_gap = [&](std::size_t begin, std::size_t end) {
     if (begin >= end) return;
     windows.add_range(begin > radius ? begin - radius : 0,

@@ -73,13 +73,8 @@ void to_code_points(const TextRef& ref, PromptScan& scan) {
 }
 
 py::object to_python(py::handle original, sanitize::Sanitized cleaned) {
-  py::str text = py::reinterpret_borrow<py::str>(original);
-  if (cleaned.changed) {
-    PyObject* decoded = PyUnicode_DecodeUTF8(cleaned.text.data(),
-                                             static_cast<py::ssize_t>(cleaned.text.size()), "strict");
-    if (decoded == nullptr) throw py::error_already_set();
-    text = py::reinterpret_steal<py::str>(decoded);
-  }
+  py::str text = cleaned.changed ? utf8_to_str(cleaned.text)
+                                 : py::reinterpret_borrow<py::str>(original);
   return py::cast(PySanitized(std::move(text), std::move(cleaned)));
 }
 
@@ -95,6 +90,12 @@ py::object sanitize_text(py::handle text) {
 }
 
 }  // namespace
+
+py::str utf8_to_str(const std::string& utf8) {
+  PyObject* s = PyUnicode_DecodeUTF8(utf8.data(), static_cast<py::ssize_t>(utf8.size()), "strict");
+  if (s == nullptr) throw py::error_already_set();
+  return py::reinterpret_steal<py::str>(s);
+}
 
 TextRef borrow_str(py::handle text, const char* what) {
   if (!PyUnicode_Check(text.ptr())) {

@@ -73,12 +73,6 @@ py::object make(const py::object& type, const std::array<py::handle, N>& items) 
   return py::reinterpret_steal<py::object>(obj);
 }
 
-py::str decode(const std::string& utf8) {
-  PyObject* s = PyUnicode_DecodeUTF8(utf8.data(), static_cast<Py_ssize_t>(utf8.size()), "strict");
-  if (s == nullptr) throw py::error_already_set();
-  return py::reinterpret_steal<py::str>(s);
-}
-
 struct Checked {
   PromptScan scan;
   verdict::Decision decision;
@@ -174,10 +168,10 @@ class PromptPolicy {
     switch (d.text) {
       case verdict::Text::kEmpty: break;
       case verdict::Text::kCleaned:
-        text = checked.scan.cleaned.changed ? decode(checked.scan.cleaned.text)
+        text = checked.scan.cleaned.changed ? utf8_to_str(checked.scan.cleaned.text)
                                             : py::reinterpret_borrow<py::str>(original);
         break;
-      case verdict::Text::kRedacted: text = decode(d.redacted); break;
+      case verdict::Text::kRedacted: text = utf8_to_str(d.redacted); break;
     }
     const py::bool_ allowed(d.allowed);
     const py::str reason(d.reason);

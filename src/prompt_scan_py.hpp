@@ -4,6 +4,8 @@
 
 #include <pybind11/pybind11.h>
 
+#include <string>
+
 #include "llmward/prompt_scan.hpp"
 #include "scanner_handle.hpp"
 #include "text_ref.hpp"
@@ -12,6 +14,8 @@ namespace llmward::bindings {
 
 using Scanners = ScannerHandle::BorrowedScanners;
 
+// A new str from UTF-8 the core produced (valid by construction).
+pybind11::str utf8_to_str(const std::string& utf8);
 // A str argument, borrowed as UTF-8 (TypeError naming `what` otherwise).
 TextRef borrow_str(pybind11::handle text, const char* what);
 // At least one Scanner (ValueError otherwise).

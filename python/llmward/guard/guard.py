@@ -8,9 +8,6 @@ from pathlib import Path
 from typing import NamedTuple, cast
 
 from llmward._core import (
-    VIEW_DECODED,
-    VIEW_FOLDED,
-    VIEW_RAW,
     Match,
     PromptScan,
     Rule,
@@ -19,7 +16,7 @@ from llmward._core import (
 )
 from llmward.guard.canary import new_canary, with_canary
 from llmward.guard.config import GuardConfig
-from llmward.guard.native_policy import prompt_policy
+from llmward.guard.native_policy import prompt_policy, view_bits
 from llmward.guard.packs import content_rules, injection_rules, pii_rules, secret_rules
 from llmward.guard.policy import ActiveRule, resolve
 from llmward.guard.redaction import Span, apply_redactions
@@ -40,7 +37,6 @@ class _Hit(NamedTuple):
     view: str
 
 
-_VIEW_BITS = {"raw": VIEW_RAW, "folded": VIEW_FOLDED, "decoded": VIEW_DECODED}
 _EMPTY_CHECK_CHARS = 256  # shorter sanitized prompts are checked for visible content
 _STREAM_MARGIN = 64  # look-ahead of \b and $, and context words validators read
 
@@ -85,9 +81,7 @@ class Guard:
         self._policy = prompt_policy(
             self._scanners, [[self._rules[s.id] for s in specs], [self._rules[canary.id]]]
         )
-        self._views = 0
-        for name in self.config.views:
-            self._views |= _VIEW_BITS[name]
+        self._views = view_bits(self.config.views)
         self._count_tokens = tokenizer or estimate_tokens
         self._hold = self._hold_back_bytes()
 

@@ -7,7 +7,7 @@ Guard._verdict from the same scan."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from llmward._core import VIEW_DECODED, VIEW_FOLDED, VIEW_RAW, PromptPolicy, Scanner
 from llmward.guard import validators as v
@@ -29,6 +29,14 @@ _NATIVE_CHECKS: tuple[tuple[Validator, str], ...] = (
 NativeRule = tuple[str, str, int, str, str, str]
 
 
+def view_bits(names: Iterable[str]) -> int:
+    """The native VIEW_* flags for view names."""
+    bits = 0
+    for name in names:
+        bits |= _VIEW_BITS[name]
+    return bits
+
+
 def native_check(rule: ActiveRule, validator: Validator | None) -> str:
     if rule.allow:
         return "python"
@@ -43,10 +51,8 @@ def native_check(rule: ActiveRule, validator: Validator | None) -> str:
 
 
 def native_rule(rule: ActiveRule) -> NativeRule:
-    views = 0
-    for name in rule.views:
-        views |= _VIEW_BITS[name]
-    return (rule.spec.id, rule.prompt_action, views, native_check(rule, rule.plain_validator),
+    return (rule.spec.id, rule.prompt_action, view_bits(rule.views),
+            native_check(rule, rule.plain_validator),
             native_check(rule, rule.validator), rule.placeholder)
 
 
