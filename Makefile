@@ -21,15 +21,23 @@ $(STAMPS)/venv: $(STAMPS)/system-deps
 	@touch $@
 
 $(STAMPS)/install: $(STAMPS)/venv $(SOURCES)
-	$(PY) -m pip install -q '.[dev]'
+	$(PY) -m pip install -q '.[dev,interop]'
+	@rm -f $(STAMPS)/bench-install
+	@touch $@
+
+# b3sum: a peer of the hashing benchmark.
+$(STAMPS)/bench-system-deps: scripts/install-system-deps.sh
+	@mkdir -p $(STAMPS)
+	scripts/install-system-deps.sh b3sum
 	@touch $@
 
 # The benchmark also needs its heavy peers (the `bench` extra: llm-guard, torch, ...), which
-# `make test` never installs. '.[dev,bench]' includes '.[dev]', so the install stamp is
-# refreshed too, sparing `make test` a second build of the same sources.
-$(STAMPS)/bench-install: $(STAMPS)/venv $(SOURCES)
+# `make test` never installs. llm-guard pins an older cryptography than the `interop` extra
+# (model-signing) accepts, so each target re-installs its own set when the other ran last.
+$(STAMPS)/bench-install: $(STAMPS)/venv $(STAMPS)/bench-system-deps $(SOURCES)
 	$(PY) -m pip install -q '.[dev,bench]'
-	@touch $@ $(STAMPS)/install
+	@rm -f $(STAMPS)/install
+	@touch $@
 
 deps: $(STAMPS)/system-deps
 install: $(STAMPS)/install

@@ -36,6 +36,16 @@ Sha256::Digest Sha256::finish() {
   return digest;
 }
 
+Sha256::Digest Sha256::peek() const {
+  Sha256 copy;
+  copy.copy_from(*this);
+  return copy.finish();
+}
+
+void Sha256::copy_from(const Sha256& other) {
+  if (EVP_MD_CTX_copy_ex(ctx_, other.ctx_) != 1) throw std::runtime_error("OpenSSL: SHA-256 copy");
+}
+
 Sha256::Digest Sha256::of(std::string_view data) {
   Sha256 hasher;
   hasher.update(data);

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the native build needs, only when missing.
+# Installs the Debian packages the native build needs, only when missing; extra
+# package names given as arguments (e.g. the benchmarks' b3sum) are added.
 set -euo pipefail
 
-packages=(pkg-config g++ libhyperscan-dev libssl-dev libicu-dev python3-venv)
+packages=(pkg-config g++ libhyperscan-dev libssl-dev libicu-dev python3-venv "$@")
 case "$(uname -m)" in
   x86_64|i686) ;;
   *) packages=("${packages[@]/libhyperscan-dev/libvectorscan-dev}") ;;  # Hyperscan is x86-only

@@ -1,7 +1,9 @@
 """llmward: a security guard for LLM inference.
 
 The native scanner compiles rules into Hyperscan databases and returns exact
-spans (code-point offsets for ``str``, byte offsets for ``bytes``). The guard
+spans (code-point offsets for ``str``, byte offsets for ``bytes``).
+``hash_file``, ``hash_directory`` and ``Hasher`` give SHA-256 and BLAKE3
+digests of model files, each file read once. The guard
 (``llmward.Guard``, ``Verdict``, ``Finding``, ``GuardConfig``) is imported on
 first use, so services that only scan do not load the rule packs.
 """
@@ -25,6 +27,7 @@ from llmward._core import (
     hyperscan_version,
     normalize,
 )
+from llmward.integrity.hashing import Hasher, hash_directory, hash_file
 
 if TYPE_CHECKING:
     from llmward.guard import Finding, Guard, GuardConfig, Verdict
@@ -44,6 +47,7 @@ __all__ = [
     "Finding",
     "Guard",
     "GuardConfig",
+    "Hasher",
     "Verdict",
     "VIEW_DECODED",
     "VIEW_FOLDED",
@@ -56,6 +60,8 @@ __all__ = [
     "StreamScanner",
     "View",
     "default_cache_dir",
+    "hash_directory",
+    "hash_file",
     "hyperscan_version",
     "normalize",
 ]

@@ -1,6 +1,6 @@
 """Type stubs for the native module llmward._core."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from os import PathLike
 
 hyperscan_version: str
@@ -231,3 +231,37 @@ def nanp_phone_ok(text: str, start: int, end: int) -> bool | None:
 def email_shape(text: str, start: int, end: int) -> str | bool | None:
     """The lower-cased top-level domain when ``text[start:end]`` has an e-mail address's
     shape, False when it does not, None when the text is not ASCII."""
+
+class Hasher:
+    """Incremental SHA-256 or BLAKE3 (keyed, derive-key and extended output for
+    BLAKE3). Updates of 64 KiB and more release the GIL. ``threads``: BLAKE3 hashes
+    large updates on up to this many threads (0: every core)."""
+
+    def __init__(self, algorithm: str, *, key: bytes | None = None, threads: int = 1) -> None: ...
+    @staticmethod
+    def derive_key(context: str) -> Hasher:
+        """A BLAKE3 hasher in key-derivation mode for this context string."""
+    def update(self, data: bytes | bytearray | memoryview) -> None: ...
+    def digest(self, length: int = 32, seek: int = 0) -> bytes: ...
+    def hexdigest(self, length: int = 32, seek: int = 0) -> str: ...
+    def copy(self) -> Hasher: ...
+    @property
+    def name(self) -> str: ...
+
+def hash_file(
+    path: bytes,
+    sha256: bool,
+    blake3: bool,
+    threads: int = 0,
+    progress: Callable[[int, int], object] | None = None,
+) -> tuple[bytes | None, bytes | None, int]:
+    """(sha256 digest or None, blake3 digest or None, bytes read) of one file, read once."""
+
+def blake3_simd() -> str:
+    """The BLAKE3 SIMD code in use."""
+
+def blake3_supported_simd() -> list[str]:
+    """Every BLAKE3 SIMD variant this CPU runs."""
+
+def blake3_select_simd(name: str) -> None:
+    """Switches the process to this BLAKE3 SIMD variant (tests, benchmarks)."""

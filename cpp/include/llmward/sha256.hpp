@@ -23,6 +23,10 @@ class Sha256 {
   // Appends the length first, so concatenated fields cannot collide.
   void update_field(std::string_view data);
   Digest finish();
+  // The digest of what was hashed so far; hashing may go on.
+  Digest peek() const;
+  // Same state, independent from here on.
+  void copy_from(const Sha256& other);
 
   static Digest of(std::string_view data);
 

@@ -1,0 +1,5 @@
+import sys
+
+from llmward.cli import main
+
+sys.exit(main())

@@ -1,0 +1,142 @@
+"""SHA-256 and single-pass file and directory hashing (llmward.hash_file,
+hash_directory, Hasher("sha256")), against hashlib and the PyPI blake3."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import blake3 as pypi_blake3
+import pytest
+
+import llmward
+from gil import assert_releases_gil
+from llmward.cli import main
+from llmward.integrity.hashing import Hasher, hash_directory, hash_file
+
+READ_BUFFER = 8 << 20  # kReadBufferBytes in file_hash.hpp
+
+
+def expected(data: bytes) -> dict[str, str]:
+    return {"sha256": hashlib.sha256(data).hexdigest(),
+            "blake3": pypi_blake3.blake3(data).hexdigest()}
+
+
+@pytest.mark.parametrize("size", [0, 1, 4095, READ_BUFFER - 1, READ_BUFFER, READ_BUFFER + 1,
+                                  3 * READ_BUFFER + 12345])
+def test_file_digests_match_the_oracles(tmp_path: Path, size: int) -> None:
+    data = os.urandom(size)
+    path = tmp_path / "model.bin"
+    path.write_bytes(data)
+    assert hash_file(path) == expected(data)
+    assert hash_file(path, ("blake3",), threads=1) == {"blake3": expected(data)["blake3"]}
+    assert hash_file(str(path), ("sha256",)) == {"sha256": expected(data)["sha256"]}
+    assert hash_file(os.fsencode(path), ("blake3", "sha256"), threads=3) == expected(data)
+
+
+def test_sha256_hasher_matches_hashlib() -> None:
+    data = os.urandom(200_000)
+    h = Hasher("sha256")
+    h.update(data[:7])
+    h.update(memoryview(data)[7:])
+    h.update(bytearray(b"tail"))
+    assert h.hexdigest() == hashlib.sha256(data + b"tail").hexdigest()
+    assert h.name == "sha256"
+    with pytest.raises(ValueError, match="no key"):
+        Hasher("sha256", key=b"k" * 32)
+    with pytest.raises(ValueError, match="fixed 32-byte"):
+        h.digest(64)
+
+
+def test_progress_reports_every_buffer_and_can_stop_the_hash(tmp_path: Path) -> None:
+    path = tmp_path / "big.bin"
+    path.write_bytes(os.urandom(2 * READ_BUFFER + 10))
+    size = path.stat().st_size
+    # Both digests (a reader thread and one per digest), BLAKE3 alone on one thread
+    # (read and hashed on the calling thread) and on several (the pipeline again).
+    for algorithms, threads in ((("sha256", "blake3"), 0), (("blake3",), 1), (("blake3",), 2)):
+        calls: list[tuple[int, int]] = []
+        digests = hash_file(path, algorithms, threads=threads,
+                            progress=lambda done, total, seen=calls: seen.append((done, total)))
+        assert calls == [(READ_BUFFER, size), (2 * READ_BUFFER, size), (size, size)], algorithms
+        assert digests["blake3"] == expected(path.read_bytes())["blake3"]
+
+    class Stop(Exception):
+        pass
+
+    def stop(done: int, total: int) -> None:
+        raise Stop
+
+    for algorithms, threads in ((("sha256", "blake3"), 0), (("blake3",), 1)):
+        with pytest.raises(Stop):
+            hash_file(path, algorithms, threads=threads, progress=stop)
+
+
+def test_hash_file_errors_are_the_usual_python_ones(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError) as missing:
+        hash_file(tmp_path / "absent")
+    assert missing.value.filename == os.fsencode(tmp_path / "absent")
+    with pytest.raises(IsADirectoryError):
+        hash_file(tmp_path)
+    (tmp_path / "f").write_bytes(b"x")
+    with pytest.raises(ValueError, match="unknown algorithm"):
+        hash_file(tmp_path / "f", ("md5",))
+    with pytest.raises(ValueError, match="no algorithm"):
+        hash_file(tmp_path / "f", ())
+    with pytest.raises(TypeError):
+        hash_file(tmp_path / "f", "sha256")
+    with pytest.raises(ValueError, match="threads"):
+        hash_file(tmp_path / "f", threads=-1)
+
+
+def test_hash_file_releases_the_gil(tmp_path: Path) -> None:
+    path = tmp_path / "big.bin"
+    path.write_bytes(os.urandom(64 << 20))
+    assert_releases_gil(lambda: hash_file(path))
+
+
+def test_directories_hash_every_file_in_parallel_and_stay_inside(tmp_path: Path) -> None:
+    root = tmp_path / "model"
+    (root / "sub").mkdir(parents=True)
+    contents = {"a.bin": os.urandom(3 * READ_BUFFER // 2), "sub/b.json": b"{}", "c": b""}
+    for name, data in contents.items():
+        (root / name).write_bytes(data)
+    (root / "link").symlink_to(root / "a.bin")  # inside: followed
+    seen: list[tuple[int, int]] = []
+    digests = hash_directory(root, threads=4, progress=lambda d, t: seen.append((d, t)))
+    assert list(digests) == sorted([*contents, "link"])
+    for name, data in contents.items():
+        assert digests[name] == expected(data)
+    assert digests["link"] == digests["a.bin"]
+    total = sum(len(d) for d in contents.values()) + len(contents["a.bin"])
+    assert seen[-1] == (total, total)
+    assert hash_directory(root, ("sha256",), threads=1) == {
+        name: {"sha256": d["sha256"]} for name, d in digests.items()}
+
+    (root / "escape").symlink_to(tmp_path)
+    with pytest.raises(ValueError, match="outside"):
+        hash_directory(root)
+
+
+def test_package_exports() -> None:
+    assert llmward.hash_file is hash_file
+    assert llmward.Hasher is Hasher
+
+
+def test_cli_hash_prints_digests_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                          ) -> None:
+    path = tmp_path / "w.gguf"
+    data = os.urandom(1000)
+    path.write_bytes(data)
+    assert main(["hash", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [f"sha256:{expected(data)['sha256']}  {path.as_posix()}",
+                     f"blake3:{expected(data)['blake3']}  {path.as_posix()}"]
+    assert main(["hash", str(tmp_path), "--json", "--algo", "blake3"]) == 0
+    assert json.loads(capsys.readouterr().out) == {
+        path.as_posix(): {"blake3": expected(data)["blake3"]}}
+    assert main(["hash", str(tmp_path / "absent")]) == 2
+    assert "absent" in capsys.readouterr().err
+    assert main(["hash", str(path), "--algo", "md5"]) == 2
