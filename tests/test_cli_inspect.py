@@ -2,10 +2,8 @@
 exit codes (0 ok, 1 refused file or --strict suspicious template, 2 input error)."""
 
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import gguf
 import pytest
@@ -139,10 +137,10 @@ def test_template_array_entries_are_audited_separately(tmp_path, capsys):
 
 
 def test_module_entry_point(tiny):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(Path(__file__).parents[1] / "python"), os.environ.get("PYTHONPATH", "")])}
+    # The same llmward this test imports: the installed package (make test), or
+    # the source tree through the inherited PYTHONPATH.
     result = subprocess.run([sys.executable, "-m", "llmward.cli", "inspect", str(tiny),
-                             "--json"], capture_output=True, text=True, env=env, timeout=60)
+                             "--json"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["architecture"] == "llama"
 
