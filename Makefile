@@ -22,7 +22,6 @@ $(STAMPS)/venv: $(STAMPS)/system-deps
 
 $(STAMPS)/install: $(STAMPS)/venv $(SOURCES)
 	$(PY) -m pip install -q '.[dev,interop]'
-	@rm -f $(STAMPS)/bench-install
 	@touch $@
 
 # b3sum: a peer of the hashing benchmark.
@@ -32,12 +31,12 @@ $(STAMPS)/bench-system-deps: scripts/install-system-deps.sh
 	@touch $@
 
 # The benchmark also needs its heavy peers (the `bench` extra: llm-guard, torch, ...), which
-# `make test` never installs. llm-guard pins an older cryptography than the `interop` extra
-# (model-signing) accepts, so each target re-installs its own set when the other ran last.
+# `make test` never installs. One pip run resolves all three extras together: llm-guard pins
+# cryptography below 44.1, and model-signing then comes with a sigstore that accepts it. The set
+# includes '.[dev,interop]', so the install stamp is refreshed too.
 $(STAMPS)/bench-install: $(STAMPS)/venv $(STAMPS)/bench-system-deps $(SOURCES)
-	$(PY) -m pip install -q '.[dev,bench]'
-	@rm -f $(STAMPS)/install
-	@touch $@
+	$(PY) -m pip install -q '.[dev,interop,bench]'
+	@touch $@ $(STAMPS)/install
 
 deps: $(STAMPS)/system-deps
 install: $(STAMPS)/install
