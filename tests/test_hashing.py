@@ -6,6 +6,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import blake3 as pypi_blake3
@@ -140,3 +144,26 @@ def test_cli_hash_prints_digests_and_json(tmp_path: Path, capsys: pytest.Capture
     assert main(["hash", str(tmp_path / "absent")]) == 2
     assert "absent" in capsys.readouterr().err
     assert main(["hash", str(path), "--algo", "md5"]) == 2
+
+
+def test_ctrl_c_stops_hashing_a_large_file(tmp_path: Path) -> None:
+    """The native read loop notices SIGINT between buffers (no progress callback needed)."""
+    big = tmp_path / "sparse.bin"
+    with big.open("wb") as f:
+        f.truncate(4 << 30)  # 4 GiB of holes: no disk used; uninterrupted, over 10 s here
+    code = ("import sys, time; from llmward import hash_file; print('started', flush=True); "
+            "start = time.monotonic()\n"
+            "try:\n    hash_file(sys.argv[1], ('sha256',))\n"
+            "except KeyboardInterrupt:\n    print('interrupted', time.monotonic() - start)\n")
+    child = subprocess.Popen([sys.executable, "-c", code, str(big)], stdout=subprocess.PIPE,
+                             text=True)
+    assert child.stdout is not None
+    assert child.stdout.readline().strip() == "started"
+    time.sleep(0.5)
+    child.send_signal(signal.SIGINT)
+    try:
+        out, _ = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert out.startswith("interrupted"), out
+    assert float(out.split()[1]) < 5  # well before the 4 GiB were done
