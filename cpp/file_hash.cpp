@@ -22,7 +22,8 @@
 namespace llmward {
 namespace {
 
-constexpr std::size_t kMaxBuffers = 8;
+constexpr std::size_t kLargeBuffers = 3;  // of kReadBufferBytes
+constexpr std::size_t kSmallBuffers = 8;  // of kSmallBuffer
 
 [[noreturn]] void throw_errno(const std::string& path, const char* doing) {
   const int code = errno;
@@ -126,7 +127,7 @@ class Pipeline {
   std::size_t consumers_;
   std::size_t count_;
   std::size_t buffer_bytes_;
-  Slot slots_[kMaxBuffers];
+  Slot slots_[kSmallBuffers > kLargeBuffers ? kSmallBuffers : kLargeBuffers];
   std::mutex mutex_;
   std::condition_variable changed_;
   std::uint64_t published_ = 0;
@@ -190,12 +191,10 @@ FileDigests hash_file(const std::string& path, const HashOptions& options) {
   const unsigned blake3_threads = std::max(1u, threads - (options.sha256 ? 1u : 0u));
   blake3.set_threads(blake3_threads);
 
-  // BLAKE3 alone reads and hashes on this thread (and, when it has several,
-  // the pool's): a reader thread beside it would only compete for the cores.
-  // On one thread, buffers that fit in L2 are hashed while still there.
-  const bool small = !options.sha256 && blake3_threads == 1;
-  Pipeline pipeline((options.sha256 ? 1 : 0) + (options.blake3 ? 1 : 0), small ? kMaxBuffers : 3,
-                    small ? kSmallBuffer : kReadBufferBytes);
+  // This thread reads; each digest consumes the buffers on its own thread.
+  const bool small = !options.sha256 && blake3_threads == 1;  // see kSmallBuffer
+  Pipeline pipeline((options.sha256 ? 1 : 0) + (options.blake3 ? 1 : 0),
+                    small ? kSmallBuffers : kLargeBuffers, small ? kSmallBuffer : kReadBufferBytes);
   const std::size_t buffer_bytes = pipeline.buffer_bytes();
   std::uint64_t reported = 0;
   std::vector<std::unique_ptr<Consumer>> consumers;

@@ -46,14 +46,6 @@ def hashed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return calls
 
 
-def blake3_available() -> bool:
-    try:
-        hash_file(__file__, ("blake3",))
-    except NotImplementedError:
-        return False
-    return True
-
-
 def write_manifest(model: Path, **kwargs: object) -> Path:
     path = model / MANIFEST_NAME
     save_manifest(create_manifest(model, path, **kwargs), path)  # type: ignore[arg-type]
@@ -174,9 +166,6 @@ def test_round_trip_of_both_formats(model: Path) -> None:
         assert parse_manifest(manifest_bytes(manifest)).files == manifest.files
 
 
-@pytest.mark.skipif(not blake3_available(),
-                    reason="hash_file(..., ('blake3',)) raises NotImplementedError until the "
-                           "native hasher lands")
 def test_blake3_is_an_optional_extra_digest(model: Path) -> None:
     path = write_manifest(model, algorithms=("sha256", "blake3"))
     body = json.loads(path.read_text())

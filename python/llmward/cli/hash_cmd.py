@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 from llmward.cli import EXIT_OK, CliError
-from llmward.cli.progress import ProgressBar
+from llmward.cli.integrity_report import input_errors, progress_bar
 from llmward.integrity.hashing import ALGORITHMS, hash_directory, hash_file
 
 
@@ -33,21 +32,13 @@ def run(args: argparse.Namespace) -> int:
     if args.threads < 0:
         raise CliError("--threads must be 0 (one per core) or more")
     path = Path(args.path)
-    bar = None
-    if not args.no_progress and sys.stderr.isatty():
-        bar = ProgressBar(f"hashing {path.name}")
-    try:
+    with input_errors(), progress_bar(f"hashing {path.name}", args.no_progress) as bar:
         if path.is_dir():
             digests = hash_directory(path, algorithms, threads=args.threads, progress=bar)
             results = {(path / rel).as_posix(): d for rel, d in digests.items()}
         else:
             results = {path.as_posix(): hash_file(path, algorithms, threads=args.threads,
                                                   progress=bar)}
-    except (OSError, ValueError) as error:
-        raise CliError(str(error)) from error
-    finally:
-        if bar is not None:
-            bar.finish()
     if args.json:
         print(json.dumps(results, indent=2, sort_keys=True))
     else:

@@ -77,12 +77,10 @@ def cache_data_dir(override: str | None) -> Path | None:
 
 @contextmanager
 def input_errors() -> Iterator[None]:
-    """Unreadable inputs, malformed keys/bundles/manifests and unsupported
+    """Unreadable inputs, malformed keys/bundles/manifests and unknown
     algorithms become `llmward: error:` with exit code 2."""
     try:
         yield
-    except NotImplementedError as error:
-        raise CliError(f"not available in this build: {error}") from error
     except (OSError, FormatError, ValueError) as error:
         raise CliError(str(error) or type(error).__name__) from error
 

@@ -9,6 +9,7 @@ files are hashed several at a time.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -69,23 +70,29 @@ def hash_files(root: str | os.PathLike[str], files: Sequence[str],
     per_file = max(1, cores // workers)
     sizes = {rel: (base / rel).stat().st_size for rel in files}
     total = sum(sizes.values())
-    finished: dict[str, int] = {}
+    # Workers report from their own threads: the running total and the calls
+    # to `progress` are serialized.
+    lock = threading.Lock()
+    finished = 0
     in_flight: dict[str, int] = {}
 
-    def report() -> None:
-        if progress is not None:
-            progress(sum(finished.values()) + sum(in_flight.values()), total)
+    def report(rel: str, done: int, file_finished: bool) -> None:
+        nonlocal finished
+        if progress is None:
+            return
+        with lock:
+            if file_finished:
+                in_flight.pop(rel, None)
+                finished += sizes[rel]
+            else:
+                in_flight[rel] = done
+            progress(finished + sum(in_flight.values()), total)
 
     def one(rel: str) -> tuple[str, dict[str, str]]:
-        def file_progress(done: int, _size: int) -> None:
-            in_flight[rel] = done
-            report()
-
         digests = hash_file(base / rel, algorithms_for(rel), threads=per_file,
-                            progress=file_progress if progress is not None else None)
-        in_flight.pop(rel, None)
-        finished[rel] = sizes[rel]
-        report()
+                            progress=(lambda done, _size: report(rel, done, False))
+                            if progress is not None else None)
+        report(rel, sizes[rel], True)
         return rel, digests
 
     if workers == 1:

@@ -14,7 +14,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
 
-from llmward.integrity.errors import IntegrityError
+from llmward.integrity.errors import IntegrityError, read_signature_file
 from llmward.integrity.hashing import Progress, hash_file
 
 SEED_PADDING = padding.PSS(mgf=padding.MGF1(hashes.SHA256()),
@@ -26,12 +26,8 @@ def verify_seed_signature(model_file: Path, signature_file: Path, key: rsa.RSAPu
                           threads: int = 0, progress: Progress | None = None) -> str:
     """The model's SHA-256 hex when `signature_file` is `key`'s signature over it;
     IntegrityError when the signature is missing or does not verify."""
-    try:
-        if signature_file.stat().st_size > MAX_SIGNATURE_BYTES:
-            raise IntegrityError(f"{signature_file}: too large to be an RSA signature")
-        signature = signature_file.read_bytes()
-    except FileNotFoundError:
-        raise IntegrityError(f"no signature: {signature_file} does not exist") from None
+    signature = read_signature_file(signature_file, MAX_SIGNATURE_BYTES, IntegrityError,
+                                    "an RSA signature")
     digest = hash_file(model_file, ("sha256",), threads=threads, progress=progress)["sha256"]
     try:
         key.verify(signature, bytes.fromhex(digest), SEED_PADDING,

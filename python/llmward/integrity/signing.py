@@ -22,7 +22,7 @@ from llmward.integrity.dsse_bundle import (
     pae,
     parse_bundle,
 )
-from llmward.integrity.errors import FormatError, IntegrityError
+from llmward.integrity.errors import FormatError, IntegrityError, read_signature_file
 from llmward.integrity.hashing import Progress
 from llmward.integrity.keys import public_key_hint, signature_hash
 from llmward.integrity.model_statement import SignedModel, build_statement, parse_statement
@@ -87,12 +87,8 @@ def read_signed_model(signature_path: Path, key: ec.EllipticCurvePublicKey
     IntegrityError: no signature file, another key's, or a bad signature.
     FormatError: a bundle or statement llmward cannot read.
     """
-    try:
-        if signature_path.stat().st_size > MAX_BUNDLE_BYTES:
-            raise FormatError(f"{signature_path}: too large to be a signature bundle")
-        data = signature_path.read_bytes()
-    except FileNotFoundError:
-        raise IntegrityError(f"no signature: {signature_path} does not exist") from None
+    data = read_signature_file(signature_path, MAX_BUNDLE_BYTES, FormatError,
+                              "a signature bundle")
     try:
         envelope = parse_bundle(data)
     except FormatError as error:
