@@ -2,6 +2,7 @@
 them; template injection is reported by the audit, refused by default and blocked
 by the sandbox; output, time and memory bombs are stopped."""
 
+import gc
 import sys
 import threading
 import time
@@ -386,3 +387,26 @@ def test_random_templates_only_raise_chat_template_error(source):
     except ChatTemplateError:
         return
     assert len(out) <= 10_000
+
+
+def test_the_deadline_is_not_raised_inside_unrelated_callbacks():
+    """A gc callback (or finalizer) that runs on the rendering thread after the
+    deadline is not the render's code: it must run whole; the render still stops."""
+    finished = []
+
+    def on_gc(phase, info):
+        finished.append(phase)
+
+    def slow_then_collect():
+        time.sleep(0.3)
+        gc.collect()  # runs on_gc now, past the render's 0.1 s deadline
+        return ""
+
+    gc.callbacks.append(on_gc)
+    try:
+        with pytest.raises(ChatTemplateError, match="longer than"):
+            render_chat_template("{{ slow() }}{% for i in range(5000) %}{{ i }}{% endfor %}",
+                                 [], timeout=0.1, variables={"slow": slow_then_collect})
+    finally:
+        gc.callbacks.remove(on_gc)
+    assert finished[:2] == ["start", "stop"]

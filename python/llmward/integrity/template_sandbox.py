@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import itertools
 import json
+import os
 import re
 import string
 import sys
@@ -25,6 +26,7 @@ from datetime import datetime
 from types import FrameType
 from typing import Any, TypeVar
 
+import jinja2
 from jinja2 import nodes, pass_context
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.runtime import Context
@@ -85,9 +87,21 @@ def run_limited(work: Callable[[], T], max_chars: int, timeout: float) -> T:
         _BUDGET.reset(token)
 
 
+# Code a render runs: the template, jinja2 and this module's helpers. The
+# deadline is enforced only in their frames: a call the interpreter makes on
+# this thread for someone else (a gc callback, a weakref finalizer) must not
+# get the render's timeout raised inside it.
+_RENDER_CODE = (os.path.dirname(jinja2.__file__) + os.sep, __file__)
+
+
+def _in_render(frame: FrameType) -> bool:
+    name = frame.f_code.co_filename
+    return name == TEMPLATE_FILENAME or name.startswith(_RENDER_CODE)
+
+
 def _tracer(deadline: float) -> Callable[[FrameType, str, Any], Any]:
-    """Checks the deadline at every Python call, and at every line of the compiled
-    template's own code (its loops run no other Python code)."""
+    """Checks the deadline at every call into the render's code, and at every
+    line of the compiled template's own code (its loops run no other Python code)."""
 
     def local(frame: FrameType, event: str, arg: Any) -> Any:
         if time.monotonic() > deadline:
@@ -95,6 +109,8 @@ def _tracer(deadline: float) -> Callable[[FrameType, str, Any], Any]:
         return local
 
     def on_call(frame: FrameType, event: str, arg: Any) -> Any:
+        if not _in_render(frame):
+            return None
         if time.monotonic() > deadline:
             raise _Timeout
         return local if frame.f_code.co_filename == TEMPLATE_FILENAME else None
