@@ -1,4 +1,5 @@
 // BLAKE3, 8 inputs at once with AVX2 (this file alone is compiled with -mavx2).
+// On x86-64 System V builds the rounds come from blake3_avx2_rounds.S.
 #include <immintrin.h>
 
 #include <cstddef>
@@ -76,13 +77,56 @@ struct Avx2 {
 
 #include "blake3_lanes.inc"
 
+#ifdef LLMWARD_BLAKE3_AVX2_ASM
+// hash_lanes<Avx2> with the rounds in blake3_avx2_rounds.S. The state stays
+// in one aligned array that the assembly reads and writes; only the words
+// that change between blocks (v8, which the assembly spills into its slot,
+// and the flags) are set again per block.
+extern "C" void llmward_blake3_avx2_rounds(__m256i state[16], const __m256i message[16]);
+
+void hash_lanes_asm(const std::uint8_t* const* inputs, std::size_t blocks,
+                    const std::uint32_t key[8], std::uint64_t counter, bool increment_counter,
+                    std::uint8_t flags, std::uint8_t flags_start, std::uint8_t flags_end,
+                    std::uint8_t* out) {
+  alignas(32) __m256i state[16];
+  for (int i = 0; i < 8; ++i) state[i] = Avx2::set1(key[i]);
+  alignas(32) std::uint32_t low[Avx2::N];
+  alignas(32) std::uint32_t high[Avx2::N];
+  for (std::size_t i = 0; i < Avx2::N; ++i) {
+    const std::uint64_t c = counter + (increment_counter ? i : 0);
+    low[i] = static_cast<std::uint32_t>(c);
+    high[i] = static_cast<std::uint32_t>(c >> 32);
+  }
+  state[9] = Avx2::set1(kIV[1]);
+  state[10] = Avx2::set1(kIV[2]);
+  state[11] = Avx2::set1(kIV[3]);
+  state[12] = Avx2::load(low);
+  state[13] = Avx2::load(high);
+  state[14] = Avx2::set1(kBlockLen);
+  for (std::size_t b = 0; b < blocks; ++b) {
+    std::uint8_t block_flags = flags;
+    if (b == 0) block_flags |= flags_start;
+    if (b + 1 == blocks) block_flags |= flags_end;
+    alignas(32) __m256i message[16];
+    Avx2::load_transposed(inputs, b * kBlockLen, message);
+    state[8] = Avx2::set1(kIV[0]);
+    state[15] = Avx2::set1(block_flags);
+    llmward_blake3_avx2_rounds(state, message);
+  }
+  Avx2::store_transposed(state, out);
+}
+constexpr HashLanes kAvx2Lanes = hash_lanes_asm;
+#else
+constexpr HashLanes kAvx2Lanes = hash_lanes<Avx2>;
+#endif
+
 }  // namespace
 
 void hash_many_avx2(const std::uint8_t* const* inputs, std::size_t count, std::size_t blocks,
                     const std::uint32_t key[8], std::uint64_t counter, bool increment_counter,
                     std::uint8_t flags, std::uint8_t flags_start, std::uint8_t flags_end,
                     std::uint8_t* out) {
-  hash_many_lanes<Avx2, hash_many_sse41>(inputs, count, blocks, key, counter, increment_counter,
+  hash_many_lanes<Avx2, hash_many_sse41, kAvx2Lanes>(inputs, count, blocks, key, counter, increment_counter,
                               flags, flags_start, flags_end, out);
 }
 
