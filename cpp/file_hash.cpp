@@ -13,10 +13,12 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
 #include "llmward/blake3.hpp"
+#include "llmward/mapped_read.hpp"
 #include "llmward/sha256.hpp"
 
 namespace llmward {
@@ -171,6 +173,43 @@ class Consumer {
 // them, and SHA-256 ran no faster with small ones.
 constexpr std::size_t kSmallBuffer = 512u << 10;
 
+// BLAKE3 alone on one thread hashes the page cache through a guarded
+// mapping (mapped_read.hpp) instead: no copy, and no reader thread competing
+// for the cores. Small files (and /proc files, whose size reads 0) keep read().
+constexpr std::uint64_t kMinMappedBytes = 1u << 20;
+
+// The mapped path; nullopt when the file cannot be read that way.
+std::optional<FileDigests> hash_mapped_blake3(int fd, std::uint64_t size, const std::string& path,
+                                              const HashOptions& options) {
+  Blake3 blake3;
+  std::uint64_t reported = 0;
+  const MappedRead result = read_mapped(
+      fd, size, kReadBufferBytes,
+      [&](const std::uint8_t* p, std::size_t n) { blake3.update(p, n); },
+      [&](std::uint64_t done) {
+        if (!options.progress || (done - reported < kReadBufferBytes && done < size)) return true;
+        reported = done;
+        return options.progress(done, size);
+      });
+  switch (result) {
+    case MappedRead::Unavailable:
+      return std::nullopt;
+    case MappedRead::Shrunk:
+      throw FileError(EIO, path, "file shrank while being hashed: " + path,
+                      "file shrank while being hashed");
+    case MappedRead::Failed:
+      throw_errno(path, "cannot map");
+    case MappedRead::Stopped:
+      throw HashCancelled();
+    case MappedRead::Done:
+      break;
+  }
+  FileDigests out;
+  out.bytes = size;
+  out.blake3 = blake3.digest();
+  return out;
+}
+
 }  // namespace
 
 FileDigests hash_file(const std::string& path, const HashOptions& options) {
@@ -193,6 +232,9 @@ FileDigests hash_file(const std::string& path, const HashOptions& options) {
 
   // This thread reads; each digest consumes the buffers on its own thread.
   const bool small = !options.sha256 && blake3_threads == 1;  // see kSmallBuffer
+  if (small && size >= kMinMappedBytes) {
+    if (auto digests = hash_mapped_blake3(file.fd(), size, path, options)) return *digests;
+  }
   Pipeline pipeline((options.sha256 ? 1 : 0) + (options.blake3 ? 1 : 0),
                     small ? kSmallBuffers : kLargeBuffers, small ? kSmallBuffer : kReadBufferBytes);
   const std::size_t buffer_bytes = pipeline.buffer_bytes();

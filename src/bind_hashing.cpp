@@ -148,9 +148,10 @@ class PyHasher {
   std::mutex mutex_;
 };
 
+// OSError(errno, text, path): Python picks the subclass from errno.
 [[noreturn]] void raise_os_error(const FileError& error, const py::bytes& path) {
-  errno = error.code();
-  PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, path.ptr());
+  const std::string text = error.reason().empty() ? std::strerror(error.code()) : error.reason();
+  PyErr_SetObject(PyExc_OSError, py::make_tuple(error.code(), text, path).ptr());
   throw py::error_already_set();
 }
 

@@ -59,7 +59,7 @@ def test_progress_reports_every_buffer_and_can_stop_the_hash(tmp_path: Path) -> 
     path.write_bytes(os.urandom(2 * READ_BUFFER + 10))
     size = path.stat().st_size
     # Both digests (a reader thread and one per digest), BLAKE3 alone on one thread
-    # (read and hashed on the calling thread) and on several (the pipeline again).
+    # (a guarded mapping) and on several (the pipeline again).
     for algorithms, threads in ((("sha256", "blake3"), 0), (("blake3",), 1), (("blake3",), 2)):
         calls: list[tuple[int, int]] = []
         digests = hash_file(path, algorithms, threads=threads,
@@ -167,3 +167,105 @@ def test_ctrl_c_stops_hashing_a_large_file(tmp_path: Path) -> None:
         child.kill()
     assert out.startswith("interrupted"), out
     assert float(out.split()[1]) < 5  # well before the 4 GiB were done
+
+
+MAPPED_WINDOW = 256 << 20  # kWindowBytes in mapped_read.cpp
+
+
+def test_mapped_blake3_crosses_windows_and_pieces(tmp_path: Path) -> None:
+    """BLAKE3 alone on one thread reads through a mapping, a 256 MiB window at a time."""
+    path = tmp_path / "model.bin"
+    size = MAPPED_WINDOW + READ_BUFFER + 4097
+    with path.open("wb") as f:  # random bytes around every boundary, holes between
+        for at in (0, READ_BUFFER - 5000, MAPPED_WINDOW - 5000, size - 9000):
+            f.seek(at)
+            f.write(os.urandom(9000))
+    data = path.read_bytes()
+    assert len(data) == size
+    calls: list[int] = []
+    digest = hash_file(path, ("blake3",), threads=1, progress=lambda d, t: calls.append(d))
+    assert digest == {"blake3": pypi_blake3.blake3(data).hexdigest()}
+    assert calls == [READ_BUFFER * k for k in range(1, size // READ_BUFFER + 1)] + [size]
+
+
+@pytest.mark.parametrize("keep", [0, 4096, 12 << 20, 12 << 20 | 1234])
+def test_a_file_truncated_while_mapped_is_an_error_not_a_crash(tmp_path: Path, keep: int) -> None:
+    """Another process truncating the file would raise SIGBUS in a plain mapped read."""
+    path = tmp_path / "model.bin"
+    path.write_bytes(os.urandom(40 << 20))
+
+    def truncate(done: int, total: int) -> None:
+        if done == READ_BUFFER:
+            os.truncate(path, keep)
+
+    with pytest.raises(OSError, match="shrank while being hashed"):
+        hash_file(path, ("blake3",), threads=1, progress=truncate)
+    # The guard is gone with the read: the next hash of the short file is ordinary.
+    short = expected(path.read_bytes())["blake3"]
+    assert hash_file(path, ("blake3",), threads=1) == {"blake3": short}
+
+
+def test_ctrl_c_stops_a_mapped_hash(tmp_path: Path) -> None:
+    path = tmp_path / "model.bin"
+    path.write_bytes(os.urandom(3 * READ_BUFFER))
+    calls: list[int] = []
+
+    def interrupt(done: int, total: int) -> None:
+        calls.append(done)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        hash_file(path, ("blake3",), threads=1, progress=interrupt)
+    assert calls == [READ_BUFFER]  # noticed at the next piece
+
+
+SIGBUS_ELSEWHERE = """
+import mmap, os, sys
+from llmward import hash_file
+path = sys.argv[1]
+with open(path, "wb") as f:
+    f.write(os.urandom(2 << 20))
+hash_file(path, ("blake3",), threads=1)  # the mapped path: its handler is installed
+f = open(path, "rb")
+m = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+os.truncate(path, 0)
+print("touching", flush=True)
+m[1 << 20]  # an unguarded mapped read of a lost page
+print("survived", flush=True)
+"""
+
+
+@pytest.mark.parametrize("faulthandler", [False, True])
+def test_a_sigbus_outside_a_guarded_read_still_kills(tmp_path: Path, faulthandler: bool) -> None:
+    """The handler passes faults it does not own to the one before it (or the default)."""
+    args = [sys.executable, *(["-X", "faulthandler"] if faulthandler else []), "-c",
+            SIGBUS_ELSEWHERE, str(tmp_path / "f.bin")]
+    child = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    assert child.stdout == "touching\n"
+    assert child.returncode == -signal.SIGBUS
+    if faulthandler:
+        assert "Bus error" in child.stderr
+
+
+HANDLER_REPLACED = """
+import os, signal, sys
+from llmward import hash_file
+path = sys.argv[1]
+with open(path, "wb") as f:
+    f.write(os.urandom(24 << 20))
+hash_file(path, ("blake3",), threads=1)
+signal.signal(signal.SIGBUS, lambda *a: None)  # someone else's handler now
+def truncate(done, total):
+    if done == 8 << 20:
+        os.truncate(path, 1 << 20)
+print(hash_file(path, ("blake3",), threads=1, progress=truncate))
+"""
+
+
+def test_mapped_reads_step_aside_when_the_sigbus_handler_is_replaced(tmp_path: Path) -> None:
+    """Without its handler in place, hash_file reads with read(): a truncation then just
+    shortens what is read, and nothing faults."""
+    child = subprocess.run([sys.executable, "-c", HANDLER_REPLACED, str(tmp_path / "f.bin")],
+                           capture_output=True, text=True, timeout=60)
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.startswith("{'blake3': '")

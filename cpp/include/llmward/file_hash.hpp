@@ -9,6 +9,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace llmward {
 
@@ -19,17 +20,20 @@ struct FileDigests {
 };
 
 // An OS error on a file: errno and the path, for the bindings to raise the
-// matching OSError subclass.
+// matching OSError subclass; `reason` replaces errno's own text when set.
 class FileError : public std::runtime_error {
  public:
-  FileError(int code, const std::string& path, const std::string& what)
-      : std::runtime_error(what), code_(code), path_(path) {}
+  FileError(int code, const std::string& path, const std::string& what,
+            std::string reason = {})
+      : std::runtime_error(what), code_(code), path_(path), reason_(std::move(reason)) {}
   int code() const noexcept { return code_; }
   const std::string& path() const noexcept { return path_; }
+  const std::string& reason() const noexcept { return reason_; }
 
  private:
   int code_;
   std::string path_;
+  std::string reason_;
 };
 
 // Thrown when the progress callback asks to stop.

@@ -2,8 +2,9 @@
 
 The native core reads a file in large aligned buffers and feeds every
 requested digest from the same buffers on its own thread, with the GIL
-released; BLAKE3 hashes large subtrees on the remaining cores. A directory's
-files are hashed several at a time.
+released; BLAKE3 hashes large subtrees on the remaining cores. BLAKE3 alone
+on one thread hashes the page cache through a guarded read-only mapping
+instead (no copy). A directory's files are hashed several at a time.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ def hash_file(path: str | os.PathLike[str], algorithms: Sequence[str] = ALGORITH
     threads: 0 uses every core (SHA-256 takes one, BLAKE3 the rest).
     progress: called as progress(bytes_done, file_size) after each 8 MiB read;
     an exception it raises stops hashing and propagates.
+    Raises OSError("file shrank while being hashed") when another process
+    truncates the file during a mapped read (BLAKE3 alone, one thread).
     """
     names = _check_algorithms(algorithms)
     if threads < 0:
