@@ -21,7 +21,13 @@ $(STAMPS)/venv: $(STAMPS)/system-deps
 	@touch $@
 
 $(STAMPS)/install: $(STAMPS)/venv $(SOURCES)
-	$(PY) -m pip install -q '.[dev,interop]'
+	$(PY) -m pip install -q '.[dev,interop,server]'
+	@touch $@
+
+# redis-server: the distributed rate limiter's tests start one on a free loopback port.
+$(STAMPS)/test-system-deps: scripts/install-system-deps.sh
+	@mkdir -p $(STAMPS)
+	scripts/install-system-deps.sh redis-server
 	@touch $@
 
 # b3sum: a peer of the hashing benchmark.
@@ -33,9 +39,9 @@ $(STAMPS)/bench-system-deps: scripts/install-system-deps.sh
 # The benchmark also needs its heavy peers (the `bench` extra: llm-guard, torch, ...), which
 # `make test` never installs. One pip run resolves all three extras together: llm-guard pins
 # cryptography below 44.1, and model-signing then comes with a sigstore that accepts it. The set
-# includes '.[dev,interop]', so the install stamp is refreshed too.
-$(STAMPS)/bench-install: $(STAMPS)/venv $(STAMPS)/bench-system-deps $(SOURCES)
-	$(PY) -m pip install -q '.[dev,interop,bench]'
+# includes '.[dev,interop,server]', so the install stamp is refreshed too.
+$(STAMPS)/bench-install: $(STAMPS)/venv $(STAMPS)/bench-system-deps $(STAMPS)/test-system-deps $(SOURCES)
+	$(PY) -m pip install -q '.[dev,interop,server,bench]'
 	@touch $@ $(STAMPS)/install
 
 deps: $(STAMPS)/system-deps
@@ -45,7 +51,7 @@ lint: install
 	$(VENV)/bin/ruff check python tests benchmarks
 	$(VENV)/bin/mypy
 
-test: install lint
+test: install $(STAMPS)/test-system-deps lint
 	$(PY) -m pytest tests
 
 bench: $(STAMPS)/bench-install

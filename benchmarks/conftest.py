@@ -1,4 +1,4 @@
-"""Prints the scanner summary after pytest-benchmark's tables, even under -q and without -s."""
+"""Prints the benchmarks' summary after pytest-benchmark's tables, even under -q and without -s."""
 
 from __future__ import annotations
 
@@ -19,6 +19,6 @@ def pytest_terminal_summary(
 ) -> None:
     lines = config.stash.get(_SUMMARY, [])
     if lines:
-        terminalreporter.write_sep("-", "scanner summary")
+        terminalreporter.write_sep("-", "benchmark summary")
         for line in lines:
             terminalreporter.write_line(line)

@@ -12,5 +12,6 @@ void register_prompt(pybind11::module_& m);
 void register_pii(pybind11::module_& m);
 void register_verdict(pybind11::module_& m);  // after register_prompt: falls back to it
 void register_hashing(pybind11::module_& m);
+void register_ratelimit(pybind11::module_& m);
 
 }  // namespace llmward::bindings

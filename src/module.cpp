@@ -3,7 +3,7 @@
 #include "bindings.hpp"
 
 PYBIND11_MODULE(_core, m) {
-  m.doc() = "llmward native core: Hyperscan scanning, normalized views and hashing";
+  m.doc() = "llmward native core: Hyperscan scanning, normalized views, hashing and rate limiting";
   if (hs_valid_platform() != HS_SUCCESS) {
     throw std::runtime_error("this CPU lacks the SSSE3 instructions Hyperscan requires");
   }
@@ -15,4 +15,5 @@ PYBIND11_MODULE(_core, m) {
   llmward::bindings::register_pii(m);
   llmward::bindings::register_verdict(m);
   llmward::bindings::register_hashing(m);
+  llmward::bindings::register_ratelimit(m);
 }

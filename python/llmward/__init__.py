@@ -3,7 +3,9 @@
 The native scanner compiles rules into Hyperscan databases and returns exact
 spans (code-point offsets for ``str``, byte offsets for ``bytes``).
 ``hash_file``, ``hash_directory`` and ``Hasher`` give SHA-256 and BLAKE3
-digests of model files, each file read once. The guard
+digests of model files, each file read once. ``RateLimiter`` is the native
+lock-free GCRA limiter (``llmward.ratelimit`` has the policies, the Redis backend
+and the aiohttp middleware). The guard
 (``llmward.Guard``, ``Verdict``, ``Finding``, ``GuardConfig``) is imported on
 first use, so services that only scan do not load the rule packs.
 """
@@ -16,7 +18,9 @@ from llmward._core import (
     VIEW_DECODED,
     VIEW_FOLDED,
     VIEW_RAW,
+    Decision,
     Match,
+    RateLimiter,
     Rule,
     RuleError,
     ScanError,
@@ -44,6 +48,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "Decision",
     "Finding",
     "Guard",
     "GuardConfig",
@@ -53,6 +58,7 @@ __all__ = [
     "VIEW_FOLDED",
     "VIEW_RAW",
     "Match",
+    "RateLimiter",
     "Rule",
     "RuleError",
     "ScanError",

@@ -2,6 +2,7 @@
 
 from collections.abc import Callable, Iterable, Sequence
 from os import PathLike
+from typing import final
 
 hyperscan_version: str
 
@@ -265,3 +266,65 @@ def blake3_supported_simd() -> list[str]:
 
 def blake3_select_simd(name: str) -> None:
     """Switches the process to this BLAKE3 SIMD variant (tests, benchmarks)."""
+
+@final
+class Decision:
+    """One rate-limit decision (immutable)."""
+
+    def __new__(
+        cls, allowed: bool, retry_after: float, remaining: int, reset_after: float, limit: int
+    ) -> Decision: ...
+    @property
+    def allowed(self) -> bool:
+        """The request may proceed."""
+    @property
+    def retry_after(self) -> float:
+        """Seconds until this cost would be allowed: 0.0 when allowed, inf when the cost
+        exceeds the burst."""
+    @property
+    def remaining(self) -> int:
+        """Unit-cost requests still allowed right after this decision."""
+    @property
+    def reset_after(self) -> float:
+        """Seconds until the bucket is full again."""
+    @property
+    def limit(self) -> int:
+        """The burst: the bucket's capacity."""
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class RateLimiter:
+    """GCRA rate limiter: ``rate`` tokens per second, buckets of ``burst`` tokens, one per
+    key (1 to 1024 UTF-8 bytes). Lock-free and thread-safe; decisions keep the GIL (they
+    take tens of nanoseconds). ``clock``: a callable returning monotonic seconds, for
+    tests; by default the native clock."""
+
+    def __new__(
+        cls, rate: float, burst: int, *, clock: Callable[[], float] | None = None
+    ) -> RateLimiter: ...
+    def acquire(self, key: str, cost: int = 1) -> Decision:
+        """Take ``cost`` tokens from ``key``'s bucket if it holds them. Cost 0 consumes
+        nothing."""
+    def peek(self, key: str, cost: int = 1) -> Decision:
+        """The decision acquire() would return now, consuming nothing."""
+    def reset(self, key: str) -> None:
+        """Fill ``key``'s bucket again."""
+    def stats(self) -> dict[str, int]:
+        """``{'keys': keys tracked, 'memory_bytes': memory of tables and entries}``."""
+    def __len__(self) -> int: ...
+    @property
+    def rate(self) -> float: ...
+    @property
+    def burst(self) -> int: ...
+    @property
+    def clock_source(self) -> str:
+        """'tsc', 'steady_clock' or 'callable'."""
+
+def ratelimit_microbench(threads: int, distinct_keys: bool, decisions: int) -> float:
+    """ns per decision per thread, timed in C++ (no Python in the loop)."""
+
+def _ratelimit_stress(
+    threads: int, attempts: int, burst: int, advance_tokens: int, flood_keys: int
+) -> tuple[int, int, int]:
+    """Test hook: (admitted at a frozen time, admitted after advancing, most keys tracked)."""

@@ -8,22 +8,16 @@ policy must not silently fall back to a default. See README.md
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast, get_args
 
+from llmward.config_file import load_toml
 from llmward.guard.rules import ALL_VIEWS, Action, RuleSpec, ViewName
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
 PACKS = frozenset({"injection", "pii", "secrets", "content"})
 ACTIONS: frozenset[str] = frozenset(get_args(Action))
-MAX_CONFIG_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,14 +48,7 @@ class GuardConfig:
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> GuardConfig:
         source = Path(path)
-        with source.open("rb") as f:
-            data = f.read(MAX_CONFIG_BYTES + 1)
-        if len(data) > MAX_CONFIG_BYTES:
-            raise ValueError(f"{source}: configuration larger than {MAX_CONFIG_BYTES} bytes")
-        try:
-            document = tomllib.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-            raise ValueError(f"{source}: not valid TOML: {error}") from error
+        document = load_toml(source)
         try:
             return _parse(document, source.parent)
         except ValueError as error:
