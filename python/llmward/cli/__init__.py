@@ -27,6 +27,8 @@ COMMANDS = (
     "llmward.cli.manifest_cmd",
     "llmward.cli.sign_cmd",
     "llmward.cli.inspect_cmd",
+    "llmward.cli.keys_cmd",
+    "llmward.cli.audit_cmd",
 )
 
 
