@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -11,8 +10,6 @@ from pathlib import Path
 import pytest
 
 from llmward.auth import KeyInputError, bootstrap_admin_key, open_key_store
-
-ROOT = Path(__file__).resolve().parent.parent
 
 CHILD = """
 import sys
@@ -50,10 +47,9 @@ def test_revocation_seen_across_threads(tmp_path: Path) -> None:
 
 
 def test_two_processes(tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "python"),
-                                                        os.environ.get("PYTHONPATH", "")])}
+    # Children import the llmward this test imports (installed, or via the inherited PYTHONPATH).
     children = [subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path), str(n), "40"],
-                                 stdout=subprocess.PIPE, text=True, env=env) for n in range(2)]
+                                 stdout=subprocess.PIPE, text=True) for n in range(2)]
     outputs = [child.communicate(timeout=120)[0].split() for child in children]
     assert [child.returncode for child in children] == [0, 0]
     assert [int(out[0]) for out in outputs] == [40, 40]

@@ -4,7 +4,6 @@ the log, and after recovery on reopen the chain verifies."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -14,8 +13,6 @@ from pathlib import Path
 import pytest
 
 from llmward.audit import ChainWriter, verify
-
-ROOT = Path(__file__).resolve().parents[1]
 
 # Eight concurrent tasks log forever; each prints the sequence number it was acknowledged.
 CHILD = """
@@ -42,13 +39,10 @@ asyncio.run(main())
 
 
 def run_and_kill(directory: Path, mode: str, acks_wanted: int) -> dict[int, str]:
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "python"), os.environ.get("PYTHONPATH", "")]),
-    }
-    child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(directory), mode], stdout=subprocess.PIPE, env=env
-    )
+    # The child imports the llmward this test imports: the installed package (make test), or
+    # the source tree through the inherited PYTHONPATH (the dev loop).
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(directory), mode],
+                             stdout=subprocess.PIPE)
     assert child.stdout is not None
     acked: dict[int, str] = {}
     deadline = time.monotonic() + 60
