@@ -257,6 +257,35 @@ def test_limits_for_roles_and_key_overrides() -> None:
         assert policy.limits_for(Principal(None, "u", role)) == config.roles[role]
 
 
+def test_limits_stored_with_a_key_apply_last() -> None:
+    config = RateLimitConfig.from_dict({
+        "keys": {"k1": {"requests_per_minute": 600, "concurrent_requests": 32}}})
+    policy = RateLimitPolicy(config)
+    own = LimitOverrides(requests_per_minute=6, tokens_per_minute=1000)
+    limits = policy.limits_for(Principal("k1", "bob", "user", own))
+    # the key's own settings over [ratelimit.keys] over the role's
+    assert limits == Limits(Rate(6.0, 6), Rate(1000.0, 1000), 32)
+    assert policy.limits_for(Principal("k2", "bob", "user", own)) == Limits(
+        Rate(6.0, 6), Rate(1000.0, 1000), DEFAULT_ROLE_LIMITS["user"].concurrent_requests)
+    assert policy.limits_for(Principal("k1", "bob", "user", own)) == limits  # cached
+    # a role unknown to the limits still starts from the anonymous ones
+    assert policy.limits_for(Principal("k3", None, "root", own)).concurrent_requests == \
+        DEFAULT_ROLE_LIMITS["anonymous"].concurrent_requests
+
+
+def test_roles_from_rbac_may_be_configured() -> None:
+    table = {"roles": {"auditor": {"requests_per_minute": 7}}}
+    with pytest.raises(ValueError, match="unknown role 'auditor'"):
+        RateLimitConfig.from_dict(table)
+    config = RateLimitConfig.from_dict(table, roles=("admin", "auditor"))
+    # a new role starts from the anonymous limits; what is given overrides them
+    assert config.roles["auditor"] == Limits(
+        Rate(7.0, 7), DEFAULT_ROLE_LIMITS["anonymous"].tokens,
+        DEFAULT_ROLE_LIMITS["anonymous"].concurrent_requests)
+    policy = RateLimitPolicy(config)
+    assert policy.limits_for(Principal(None, "u", "auditor")) == config.roles["auditor"]
+
+
 def test_subjects() -> None:
     assert subject_of(Principal("k1", "bob", "user"), "1.2.3.4") == "key:k1"
     assert subject_of(Principal(None, "bob", "user"), "1.2.3.4") == "user:bob"

@@ -196,6 +196,8 @@ def test_every_route_of_the_app_is_declared(tmp_path: Path) -> None:
         ("POST", "/v1/admin/keys"),
         ("GET", "/v1/admin/keys"),
         ("DELETE", "/v1/admin/keys/{key_id}"),
+        ("DELETE", "/v1/admin/users/{user_id}"),
+        ("GET", "/v1/admin/users/{user_id}/export"),
     }
 
 

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+from llmward import private_files
 from llmward.paths import data_dir
 
 FILE_RE = re.compile(r"^audit-(\d{6,})\.jsonl$")
@@ -50,13 +51,7 @@ def create_private(path: Path) -> int:
                    0o600)
 
 
-def fsync_dir(directory: Path) -> None:
-    """Make a created or renamed directory entry durable."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+fsync_dir = private_files.fsync_dir  # make a created or renamed directory entry durable
 
 
 @contextlib.contextmanager

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -28,6 +28,7 @@ from aiohttp.typedefs import Handler, Middleware
 
 from llmward.auth.key_format import is_key_id
 from llmward.auth.rbac import Rbac
+from llmward.ratelimit.config import LimitOverrides
 from llmward.ratelimit.middleware import PRINCIPAL_KEY
 from llmward.ratelimit.policy import Principal
 from llmward.server.openai_errors import openai_error
@@ -51,6 +52,9 @@ class Credential(Protocol):
 
     @property
     def role(self) -> str: ...
+
+    @property
+    def limits(self) -> Mapping[str, int | float] | None: ...
 
 
 class Authenticator(Protocol):
@@ -78,6 +82,8 @@ class Refusal:
 
 
 OnRefusal = Callable[[web.Request, Refusal], None]
+# Set on every refused request, for the audit middleware (which runs outside this one).
+REFUSAL_KEY = web.RequestKey("llmward.refusal", Refusal)
 
 _UNAUTHORIZED = ("Incorrect or missing API key. Provide your llmward API key as "
                  "'Authorization: Bearer lw_...'.")
@@ -89,6 +95,7 @@ def auth_middleware(store: Authenticator, rbac: Rbac, *,
     """The middleware; `on_refusal` (sync, must not raise) sees every 401 and 403."""
 
     def refuse(request: web.Request, refusal: Refusal) -> web.Response:
+        request[REFUSAL_KEY] = refusal
         if on_refusal is not None:
             on_refusal(request, refusal)
         if refusal.status == 401:
@@ -110,7 +117,8 @@ def auth_middleware(store: Authenticator, rbac: Rbac, *,
         record = await asyncio.to_thread(store.authenticate, presented)
         if record is None:
             return refuse(request, Refusal(401, "rejected", claimed_key_id=_claimed(presented)))
-        principal = Principal(key_id=record.key_id, user=record.user, role=record.role)
+        principal = Principal(key_id=record.key_id, user=record.user, role=record.role,
+                              limits=_overrides(record.limits))
         if route is None:
             if request.match_info.http_exception is None:
                 # Matched, but added around `routes.register`: deny rather than guess.
@@ -125,6 +133,11 @@ def auth_middleware(store: Authenticator, rbac: Rbac, *,
         return await handler(request)
 
     return authenticate
+
+
+def _overrides(limits: Mapping[str, int | float] | None) -> LimitOverrides | None:
+    """The key's stored limits (validated by the key store when the key was created)."""
+    return LimitOverrides(**limits) if limits else None  # type: ignore[arg-type]
 
 
 def _claimed(token: str) -> str | None:

@@ -29,6 +29,7 @@ COMMANDS = (
     "llmward.cli.inspect_cmd",
     "llmward.cli.keys_cmd",
     "llmward.cli.audit_cmd",
+    "llmward.cli.gdpr_cmd",
 )
 
 

@@ -17,6 +17,7 @@ from llmward.auth.key_format import is_key_id
 from llmward.auth.key_validate import DEFAULT_ROLES, MAX_EXPIRES_IN, KeyInputError
 from llmward.auth.keys import KeyRecord, open_key_store
 from llmward.cli import EXIT_OK, CliError
+from llmward.cli.audit_trail import audited
 from llmward.paths import data_dir
 
 MAX_LIMITS_CHARS = 4096
@@ -55,12 +56,16 @@ def register(subparsers: Any, roles: Collection[str] = DEFAULT_ROLES) -> None:
 def run_create(args: argparse.Namespace) -> int:
     expires_in = parse_duration(args.expires) if args.expires is not None else None
     limits = _parse_limits(args.limits) if args.limits is not None else None
-    with open_key_store(data_dir(args.data_dir), roles=args.roles) as store:
+    directory = data_dir(args.data_dir)
+    with (audited(directory, "POST /v1/admin/keys") as audit,
+          open_key_store(directory, roles=args.roles) as store):
         try:
             plaintext, record = store.create(args.user, args.role, expires_in=expires_in,
                                              limits=limits)
         except KeyInputError as error:
             raise CliError(str(error)) from None
+        audit("key.create", "ok", target=record.key_id,
+              detail={"role": record.role, "expires": _time(record.expires_at) or "never"})
     if args.json:
         print(json.dumps({"key": plaintext, **record_json(record)}, indent=2))
     else:
@@ -91,11 +96,14 @@ def run_list(args: argparse.Namespace) -> int:
 def run_revoke(args: argparse.Namespace) -> int:
     if not is_key_id(args.key_id):
         raise CliError(f"{args.key_id[:64]!r} is not a key id (24 hex digits)")
-    with open_key_store(data_dir(args.data_dir), roles=args.roles) as store:
+    directory = data_dir(args.data_dir)
+    with (audited(directory, "DELETE /v1/admin/keys/{id}") as audit,
+          open_key_store(directory, roles=args.roles) as store):
         if store.get(args.key_id) is None:
             raise CliError(f"no key with id {args.key_id}")
         newly = store.revoke(args.key_id)
         record = store.get(args.key_id)
+        audit("key.revoke", "ok" if newly else "already revoked", target=args.key_id)
     assert record is not None  # noqa: S101 -- keys are revoked, never deleted
     if args.json:
         print(json.dumps(record_json(record), indent=2))

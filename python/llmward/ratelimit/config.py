@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -134,17 +134,21 @@ class RateLimitConfig:
             raise ValueError(f"no limits for roles {sorted(missing)}")
         # Every key override against every role, now: a bad combination is a load error.
         for key_id, overrides in self.keys.items():
-            for role in ROLES:
+            for role in self.roles:
                 apply_overrides(self.roles[role], overrides,
                                 f"ratelimit.keys.{key_id!r} (over role {role})")
 
     @classmethod
-    def from_dict(cls, table: Mapping[str, Any]) -> RateLimitConfig:
-        """From the contents of a `[ratelimit]` table (as `tomllib` returns it)."""
-        return _parse(table)
+    def from_dict(cls, table: Mapping[str, Any], *,
+                  roles: Collection[str] = ()) -> RateLimitConfig:
+        """From the contents of a `[ratelimit]` table (as `tomllib` returns it).
+        `roles`: the roles RBAC knows (`Rbac.roles`), so roles added in `[rbac]` may be
+        given limits too; such a role starts from the anonymous limits."""
+        return _parse(table, roles)
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike[str]) -> RateLimitConfig:
+    def from_file(cls, path: str | os.PathLike[str], *,
+                  roles: Collection[str] = ()) -> RateLimitConfig:
         """From the `[ratelimit]` table of a TOML file; other tables belong to other
         components and are not read here."""
         source = Path(path)
@@ -152,21 +156,24 @@ class RateLimitConfig:
         if "ratelimit" not in document:
             raise ValueError(f"{source}: no [ratelimit] table")
         try:
-            return _parse(document["ratelimit"])
+            return _parse(document["ratelimit"], roles)
         except ValueError as error:
             raise ValueError(f"{source}: {error}") from None
 
 
-def _parse(table: Any) -> RateLimitConfig:
+def _parse(table: Any, extra_roles: Collection[str] = ()) -> RateLimitConfig:
     if not isinstance(table, Mapping):
         raise ValueError("[ratelimit] must be a table")
     _only(table, {"roles", "keys", "exempt_paths", "trusted_proxies"}, "[ratelimit]")
+    known = list(ROLES) + sorted(set(extra_roles) - set(ROLES))
     roles = dict(DEFAULT_ROLE_LIMITS)
     for role, value in _table(table, "roles", "ratelimit.roles").items():
         where = f"ratelimit.roles.{role}"
-        if role not in ROLES:
-            raise ValueError(f"{where}: unknown role {role!r}; known: {list(ROLES)}")
-        roles[role] = apply_overrides(roles[role], _overrides(value, where), where)
+        if role not in known:
+            raise ValueError(f"{where}: unknown role {role!r}; known: {known} (add roles "
+                             "in [rbac.roles])")
+        base = roles.get(role, DEFAULT_ROLE_LIMITS[ANONYMOUS])
+        roles[role] = apply_overrides(base, _overrides(value, where), where)
     keys = {}
     for key_id, value in _table(table, "keys", "ratelimit.keys").items():
         where = f"ratelimit.keys.{key_id!r}"

@@ -19,6 +19,7 @@ from llmward.ratelimit.concurrency import ConcurrencyLimiter
 from llmward.ratelimit.config import (
     ANONYMOUS,
     IPNetwork,
+    LimitOverrides,
     Limits,
     Rate,
     RateLimitConfig,
@@ -26,6 +27,7 @@ from llmward.ratelimit.config import (
 )
 
 MAX_SUBJECT_BYTES = 256  # longer ids are keyed by their SHA-256
+MAX_CACHED_KEY_LIMITS = 65536  # resolved per-key limits kept between requests
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +38,8 @@ class Principal:
     key_id: str | None
     user: str | None
     role: str
+    # The key's own overrides (set when it was created), applied last: most specific.
+    limits: LimitOverrides | None = None
 
 
 ANONYMOUS_PRINCIPAL = Principal(key_id=None, user=None, role=ANONYMOUS)
@@ -85,17 +89,30 @@ class RateLimitPolicy:
             for key_id, overrides in self.config.keys.items()
             for role, limits in self.config.roles.items()
         }
+        self._record_limits: dict[tuple[str | None, str, LimitOverrides], Limits] = {}
         self.concurrency = ConcurrencyLimiter()
 
     def limits_for(self, principal: Principal) -> Limits:
-        """The role's limits with the key's overrides; a role with no limits
-        configured gets the anonymous ones (least privilege)."""
+        """The role's limits, then the `[ratelimit.keys]` overrides for the key id, then
+        the overrides stored with the key itself; a role with no limits configured gets
+        the anonymous ones (least privilege)."""
         role = principal.role if principal.role in self.config.roles else ANONYMOUS
+        limits = self.config.roles[role]
         if principal.key_id:
-            limits = self._key_limits.get((principal.key_id, role))
-            if limits is not None:
-                return limits
-        return self.config.roles[role]
+            limits = self._key_limits.get((principal.key_id, role), limits)
+        if principal.limits is not None:
+            cache_key = (principal.key_id, role, principal.limits)
+            cached = self._record_limits.get(cache_key)
+            if cached is None:
+                # Validated when the key was created; a combination that no longer fits
+                # (the role's base changed) is refused loudly rather than ignored.
+                cached = apply_overrides(limits, principal.limits,
+                                         f"limits of API key {principal.key_id!r}")
+                if len(self._record_limits) >= MAX_CACHED_KEY_LIMITS:
+                    self._record_limits.clear()  # bounded; rebuilt on demand
+                self._record_limits[cache_key] = cached
+            limits = cached
+        return limits
 
     async def acquire_request(self, subject: str, limits: Limits) -> Decision:
         """One request against the requests-per-minute bucket."""

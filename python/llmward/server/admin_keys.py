@@ -26,17 +26,17 @@ from llmward.auth.key_validate import (
     check_role,
     check_user,
 )
-from llmward.auth.keys import KeyRecord, KeyStore
+from llmward.auth.keys import KeyRecord
 from llmward.auth.rbac import Rbac
+from llmward.server.audit_hooks import audit_admin
 from llmward.server.openai_errors import openai_error
 from llmward.server.routes import RouteId
+from llmward.server.state import RBAC_KEY, STORE_KEY
 
 MAX_BODY_BYTES = 16 * 1024
 MAX_EXPIRES_IN_DAYS = MAX_EXPIRES_IN.days
 CREATE_FIELDS = frozenset({"user", "role", "expires_in_days", "limits"})
 
-STORE_KEY = web.AppKey("llmward.key_store", KeyStore)
-RBAC_KEY = web.AppKey("llmward.rbac", Rbac)
 
 
 class BadRequest(Exception):
@@ -65,6 +65,9 @@ async def create_key(request: web.Request) -> web.Response:
             store.create, user, role, expires_in=expires_in, limits=limits)
     except KeyInputError as error:  # the store's own roles differ from the RBAC table's
         return _bad(_input_error(error))
+    await audit_admin(request, "key.create", "ok", target=record.key_id,
+                      detail={"role": record.role,
+                              "expires": _time(record.expires_at) or "never"})
     body = {"key": plaintext, **record_json(record)}
     return web.json_response(body, status=201, headers={"Cache-Control": "no-store"})
 
@@ -85,6 +88,8 @@ async def revoke_key(request: web.Request) -> web.Response:
         return store.get(key_id)
 
     record = await asyncio.to_thread(revoke)
+    await audit_admin(request, "key.revoke", "ok" if record is not None else "not found",
+                      target=key_id)
     if record is None:
         return openai_error(404, f"No API key with id {key_id!r}.",
                             type="invalid_request_error", code="key_not_found", param="key_id")

@@ -40,6 +40,10 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/admin/keys", "user:manage", "create an API key"),
     Route("GET", "/v1/admin/keys", "user:manage", "list API keys (never their secrets)"),
     Route("DELETE", "/v1/admin/keys/{key_id}", "user:manage", "revoke an API key"),
+    Route("DELETE", "/v1/admin/users/{user_id}", "user:manage",
+          "GDPR erasure of everything held about a user"),
+    Route("GET", "/v1/admin/users/{user_id}/export", "user:manage",
+          "GDPR export (JSON) of everything held about a user"),
 )
 
 RouteId = tuple[str, str]  # (method, path)
