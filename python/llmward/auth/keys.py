@@ -69,9 +69,12 @@ _MIGRATIONS = (
 )
 _SELECT = ("SELECT key_id, digest, user, role, created_at, expires_at, last_used_at, "
            "revoked_at, limits FROM api_keys")
-# Always one row: (found, digest or the dummy ?2, expires_at, revoked_at).
-_CHECK = ("SELECT k.key_id IS NOT NULL, coalesce(k.digest, ?2), k.expires_at, k.revoked_at "
-          "FROM (SELECT 1) LEFT JOIN api_keys AS k ON k.key_id = ?1")
+# Always one row: (found, digest or the dummy ?2, expires_at, revoked_at, then the rest of
+# the record in _SELECT's order, NULLs for an unknown id): one lookup for every key, valid
+# or not, so a valid key costs no second query.
+_CHECK = ("SELECT k.key_id IS NOT NULL, coalesce(k.digest, ?2), k.expires_at, k.revoked_at, "
+          "k.key_id, k.digest, k.user, k.role, k.created_at, k.expires_at, k.last_used_at, "
+          "k.revoked_at, k.limits FROM (SELECT 1) LEFT JOIN api_keys AS k ON k.key_id = ?1")
 _INSERT = ("INSERT INTO api_keys (key_id, digest, user, role, created_at, expires_at, "
            "last_used_at, revoked_at, limits) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
@@ -159,17 +162,15 @@ class SqliteKeyStore:
         parsed = parse(presented if isinstance(presented, str) else "")
         # One row whether or not the id exists (the dummy digest stands in), so the lookup
         # and the decoding cost the same for unknown ids as for known ones.
-        found, stored, expires_at, revoked_at = self._db().execute(
-            _CHECK, (parsed.key_id, self._dummy_digest)).fetchone()
+        row = self._db().execute(_CHECK, (parsed.key_id, self._dummy_digest)).fetchone()
+        found, stored, expires_at, revoked_at = row[:4]
         now = self._clock()
         matches = compare_digest(digest(self._pepper, parsed.secret), stored)
         not_expired = expires_at is None or _us(now) < expires_at
         # `&` rather than `and`: every verdict is computed, none skips the others.
         if not (matches & bool(found) & parsed.well_formed & (revoked_at is None) & not_expired):
             return None
-        record = self._fetch(parsed.key_id)  # the full record: for valid keys only
-        if record is None:  # deleted in between (by hand: the store never deletes)
-            return None
+        record = _record(row[4:])
         if record.last_used_at is None or now - record.last_used_at >= LAST_USED_RESOLUTION:
             try:  # one statement: autocommitted
                 self._db().execute("UPDATE api_keys SET last_used_at = ? WHERE key_id = ?",
