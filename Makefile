@@ -57,9 +57,24 @@ test: install $(STAMPS)/test-system-deps lint
 bench: $(STAMPS)/bench-install
 	$(PY) -m pytest benchmarks --benchmark-only --benchmark-columns=median,iqr,ops -q
 
-serve:
-	@echo "make serve arrives with the server (issue 7); for now llmward is a library: see README.md." >&2
-	@exit 2
+# `make serve`: everything set up, then the default model on http://127.0.0.1:8080.
+# `make serve GPU=1` first rebuilds llama-cpp-python with CUDA (needs nvcc; see README);
+# SERVE_ARGS passes options through, e.g. SERVE_ARGS="--port 9000 --parallel 8".
+GPU ?=
+SERVE_ARGS ?=
+ifneq ($(GPU),)
+serve: install $(STAMPS)/llama-cuda
+	$(VENV)/bin/llmward serve --n-gpu-layers -1 $(SERVE_ARGS)
+else
+serve: install
+	$(VENV)/bin/llmward serve $(SERVE_ARGS)
+endif
+
+# Once per machine (the CUDA build takes about 20 minutes on 2 cores).
+$(STAMPS)/llama-cuda: $(STAMPS)/install
+	CMAKE_ARGS="-DGGML_CUDA=on" $(PY) -m pip install -q --force-reinstall --no-deps \
+	    --no-binary llama-cpp-python 'llama-cpp-python==0.3.36'
+	@touch $@
 
 clean:
 	rm -rf build $(STAMPS) $(VENV)

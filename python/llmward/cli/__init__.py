@@ -30,6 +30,7 @@ COMMANDS = (
     "llmward.cli.keys_cmd",
     "llmward.cli.audit_cmd",
     "llmward.cli.gdpr_cmd",
+    "llmward.cli.serve_cmd",
 )
 
 

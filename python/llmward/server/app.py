@@ -16,6 +16,8 @@ from llmward.ratelimit.middleware import setup_ratelimit
 from llmward.ratelimit.policy import RateLimitPolicy
 from llmward.server import admin_keys, admin_users
 from llmward.server.audit_middleware import audit_middleware
+from llmward.server.metrics import ServerMetrics
+from llmward.server.observability import ForwardingAuditMetrics, request_metrics_middleware
 from llmward.server.routes import RouteId, register, undeclared_routes
 from llmward.server.state import AUDIT_KEY, GDPR_KEY, RBAC_KEY, STORE_KEY
 
@@ -36,19 +38,25 @@ async def ready(request: web.Request) -> web.Response:
 def build_app(key_store: KeyStore, rbac: Rbac, *, ratelimit: RateLimitPolicy | None = None,
               audit: AuditLog | None = None, gdpr: GdprStore | None = None,
               on_refusal: OnRefusal | None = None,
-              extra_handlers: dict[RouteId, Any] | None = None) -> web.Application:
+              extra_handlers: dict[RouteId, Any] | None = None,
+              metrics: ServerMetrics | None = None) -> web.Application:
     """The application. The key store should know the same roles as `rbac`
     (`open_key_store(data_dir, roles=rbac.roles)`). `audit` must be started (and is
     closed by its owner); with it, every request, refusal and admin action is recorded.
     `extra_handlers` must be declared in the routes table too."""
     middlewares = []
-    if audit is not None:  # outermost: it records what every inner layer decided
+    if metrics is not None:  # outermost: it times everything below
+        middlewares.append(request_metrics_middleware(metrics))
+    if audit is not None:  # it records what every inner layer decided
         proxies = ratelimit.config.trusted_proxies if ratelimit is not None else ()
-        middlewares.append(audit_middleware(audit, trusted_proxies=proxies))
+        middlewares.append(audit_middleware(
+            audit, trusted_proxies=proxies,
+            metrics=ForwardingAuditMetrics(metrics.audit_write_failures) if metrics else None))
     middlewares.append(auth_middleware(key_store, rbac, on_refusal=on_refusal))
     app = web.Application(middlewares=middlewares)
-    if ratelimit is not None:
-        setup_ratelimit(app, ratelimit)  # after auth: it limits by the principal auth set
+    if ratelimit is not None:  # after auth: it limits by the principal auth set
+        setup_ratelimit(app, ratelimit,
+                        metrics=metrics.ratelimit_metrics() if metrics is not None else None)
     app[STORE_KEY] = key_store
     app[RBAC_KEY] = rbac
     if audit is not None:

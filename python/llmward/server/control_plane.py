@@ -32,6 +32,7 @@ from llmward.ratelimit.config import RateLimitConfig
 from llmward.ratelimit.policy import RateLimitPolicy
 from llmward.secrets import SecretNotFound, SecretResolver, default_resolver
 from llmward.server.app import build_app
+from llmward.server.metrics import ServerMetrics
 from llmward.server.routes import RouteId
 
 # Tables of the server configuration file; anything else is a typo, and an error.
@@ -84,9 +85,11 @@ class ControlPlane:
     # None afterwards, or when it came from the `bootstrap_admin_key` secret.
     bootstrap_key: str | None = field(default=None, repr=False)
 
-    def build_app(self, extra_handlers: dict[RouteId, Any] | None = None) -> web.Application:
+    def build_app(self, extra_handlers: dict[RouteId, Any] | None = None,
+                  metrics: ServerMetrics | None = None) -> web.Application:
         return build_app(self.key_store, self.settings.rbac, ratelimit=self.ratelimit,
-                         audit=self.audit, gdpr=self.gdpr, extra_handlers=extra_handlers)
+                         audit=self.audit, gdpr=self.gdpr, extra_handlers=extra_handlers,
+                         metrics=metrics)
 
     async def close(self) -> None:
         await self.audit.close()

@@ -37,6 +37,13 @@ class Route:
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/health", PUBLIC, "liveness"),
     Route("GET", "/ready", PUBLIC, "readiness"),
+    Route("POST", "/v1/chat/completions", "inference:basic", "chat completion (OpenAI)"),
+    Route("POST", "/v1/completions", "inference:basic", "text completion (OpenAI)"),
+    Route("GET", "/v1/models", "model:list", "the model served (never its path)"),
+    Route("POST", "/v1/models/load", "model:load",
+          "load a model from the models directory after verifying it"),
+    Route("POST", "/v1/models/unload", "model:unload", "unload the model"),
+    Route("GET", "/metrics", "system:monitor", "Prometheus metrics"),
     Route("POST", "/v1/admin/keys", "user:manage", "create an API key"),
     Route("GET", "/v1/admin/keys", "user:manage", "list API keys (never their secrets)"),
     Route("DELETE", "/v1/admin/keys/{key_id}", "user:manage", "revoke an API key"),
