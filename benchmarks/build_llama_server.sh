@@ -16,14 +16,16 @@ JOBS="${JOBS:-$(nproc)}"
 WORK="$OUT/src"
 
 mkdir -p "$WORK"
-# pip's cache serves the sdist again when `make` already built llama-cpp-python from it.
 "$PIP" download --no-deps --no-binary :all: "llama-cpp-python==$VERSION" -d "$WORK"
 tar -xzf "$WORK/llama_cpp_python-$VERSION.tar.gz" -C "$WORK"
 LLAMA="$WORK/llama_cpp_python-$VERSION/vendor/llama.cpp"
 
-# CURL off: no network model downloads; NATIVE on: the same CPU features as a local build
-# of llama-cpp-python gets; static: one self-contained binary, the sources can go.
+# CURL off: no network model downloads; NATIVE on, with the flags of llama-cflags.sh: the
+# same CPU features as the project's build of llama-cpp-python gets; static: one
+# self-contained binary, the sources can go.
+flags="$("$ROOT/scripts/llama-cflags.sh")"
 nice cmake -S "$LLAMA" -B "$LLAMA/build" -DLLAMA_CURL=OFF -DGGML_NATIVE=ON \
+  -DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" \
   -DBUILD_SHARED_LIBS=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
   -DCMAKE_BUILD_TYPE=Release
 nice cmake --build "$LLAMA/build" --target llama-server -j "$JOBS"

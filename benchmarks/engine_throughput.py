@@ -24,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+import report_data
+
 PROMPTS = [
     "Once upon a time",
     "The capital of France is",
@@ -164,7 +166,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.json is not None:
         args.json.write_text(json.dumps({"tokens": args.tokens, "threads": threads,
                                          "results": results}, indent=2))
+    write_results(results, levels, args.tokens, args.rounds, threads, args.skip_llama)
     return 0
+
+
+def write_results(results: dict[str, dict[int, float]], levels: list[int], tokens: int,
+                  rounds: int, threads: int, skip_llama: bool) -> None:
+    """The report: tok/s per concurrency for the engine and llama-cpp-python, and the plot."""
+    names = {"engine": "llmward engine", "llama": "llama-cpp-python Llama, one at a time"}
+    columns = [report_data.column(f"c{c}", f"c={c}", "tok/s", better="higher") for c in levels]
+    rows = [report_data.row(names[k], {f"c{c}": results[k].get(c) for c in levels},
+                            ours=k == "engine")
+            for k in names if results[k]]
+    table = report_data.table(
+        f"aggregate output tokens/s, {tokens} tokens per request, median of {rounds} rounds, "
+        f"{threads} threads", columns, rows, reference=names["engine"],
+        ratio_column=f"c{max(levels)}",
+        skipped={names["llama"]: "--skip-llama"} if skip_llama else None)
+    report_data.write("engine", "Engine throughput", [table], plots=[report_data.line_plot(
+        "engine: output tokens/s against concurrent requests", "concurrent requests", "tok/s",
+        {names[k]: results[k] for k in names if results[k]})])
 
 
 if __name__ == "__main__":

@@ -12,13 +12,14 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import llmward
+import report_data
 from corpus import make_corpus
 
 
@@ -49,10 +50,37 @@ def load_times(rules: list[llmward.Rule], rounds: int) -> tuple[float, float]:
     return statistics.median(cold), statistics.median(warm)
 
 
+def write_results(medians: dict[tuple[str, bool], float]) -> None:
+    """The report: compile and cache-hit milliseconds per rule set."""
+    names = dict.fromkeys(name for name, _ in medians)
+    columns = [report_data.column("compile", "compile", "ms"),
+               report_data.column("hit", "load from cache", "ms"),
+               report_data.column("speedup", "speed-up", "x", better="higher")]
+    rows = []
+    for name in names:
+        cold, warm = medians.get((name, False)), medians.get((name, True))
+        rows.append(report_data.row(name, {
+            "compile": None if cold is None else cold * 1e3,
+            "hit": None if warm is None else warm * 1e3,
+            "speedup": cold / warm if cold and warm else None}, ours=True))
+    report_data.write("cache", "Scanner start-up with the database cache", [
+        report_data.table("llmward.Scanner construction, median", columns, rows, plot=False)])
+
+
+@pytest.fixture(scope="module")
+def start_medians() -> Iterator[dict[tuple[str, bool], float]]:
+    """Collects each benchmark's median; once the module is done, writes them for the report."""
+    found: dict[tuple[str, bool], float] = {}
+    yield found
+    if found:  # empty under --benchmark-disable
+        write_results(found)
+
+
 @pytest.mark.benchmark(group="scanner-cache")
 @pytest.mark.parametrize("name", list(rule_sets()))
 @pytest.mark.parametrize("cached", [False, True], ids=["compile", "cache-hit"])
-def test_scanner_start(benchmark: Any, name: str, cached: bool, tmp_path: Path) -> None:
+def test_scanner_start(benchmark: Any, name: str, cached: bool, tmp_path: Path,
+                       start_medians: dict[tuple[str, bool], float]) -> None:
     rules = rule_sets()[name]
     cache_dir = tmp_path / "cache"
     cache_dir.mkdir(mode=0o700)
@@ -62,15 +90,21 @@ def test_scanner_start(benchmark: Any, name: str, cached: bool, tmp_path: Path) 
         if cached
         else (lambda: llmward.Scanner(rules, cache=False))
     )
-    scanner = benchmark.pedantic(make, rounds=5, iterations=1)
+    rounds = 1 if report_data.smoke() else 5
+    scanner = benchmark.pedantic(make, rounds=rounds, iterations=1)
     assert scanner.cache_status == ("hit" if cached else "disabled")
+    if benchmark.stats is not None:
+        start_medians[(name, cached)] = benchmark.stats.stats.median
 
 
 def main() -> None:
     print(f"{'rule set':<26}{'compile ms':>12}{'cache hit ms':>14}{'speed-up':>10}")
+    medians: dict[tuple[str, bool], float] = {}
     for name, rules in rule_sets().items():
         cold, warm = load_times(rules, rounds=5)
+        medians[(name, False)], medians[(name, True)] = cold, warm
         print(f"{name:<26}{cold * 1e3:>12.1f}{warm * 1e3:>14.1f}{cold / warm:>9.0f}x")
+    write_results(medians)
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ from typing import Any
 import pytest
 
 import llmward.guard
+import report_data
 from corpus import make_corpus
 from llmward.guard.packs import content_rules
 from llmward.guard.stream import DEFAULT_STEP
@@ -55,6 +56,7 @@ from seed_baseline import (
 DATA_DIR = Path(llmward.guard.__file__).parent / "data"
 TOKEN_CHARS = 4  # a typical BPE token of English output
 LLM_GUARD_PROMPTS = 10
+OURS = "llmward Guard.check_prompt"
 
 
 def per_call_ns(fn: Callable[[str], Any], texts: Sequence[str], rounds: int,
@@ -119,7 +121,7 @@ def measure(rounds: int) -> list[str]:
     lines = [f"{len(texts)} prompts of 4 KB; guard with {guard.rule_count} rules, all views",
              f"{'approach':<40}{'p50 µs':>12}{'p99 µs':>12}{'p50 vs guard':>14}"]
     ours_p50 = percentile(ours, 0.5)
-    for name, samples in [("llmward Guard.check_prompt", ours), *peers]:
+    for name, samples in [(OURS, ours), *peers]:
         p50 = percentile(samples, 0.5)
         lines.append(f"{name:<40}{p50:>12.1f}{percentile(samples, 0.99):>12.1f}"
                      f"{p50 / ours_p50:>13.1f}x")
@@ -131,9 +133,32 @@ def measure(rounds: int) -> list[str]:
     lines.append(f"{'  machine noise: one prompt, again':<40}"
                  f"{percentile(noise, 0.5):>12.1f}{percentile(noise, 0.99):>12.1f}")
     per_token = stream_us_per_token(guard, texts[:20], max(1, rounds // 5))
-    lines.append(f"stream redaction: {per_token:.2f} µs per {TOKEN_CHARS}-character token "
-                 f"(a decision every {DEFAULT_STEP} characters)")
+    stream = (f"stream redaction: {per_token:.2f} µs per {TOKEN_CHARS}-character token "
+              f"(a decision every {DEFAULT_STEP} characters)")
+    lines.append(stream)
+    series = {OURS: ours, f"{OURS}, per prompt": medians, "machine noise": noise, **dict(peers)}
+    write_results(len(texts), guard.rule_count, rounds, series, skipped, stream)
     return lines
+
+
+def write_results(prompts: int, rules: int, rounds: int, series: dict[str, list[int]],
+                  skipped: str, stream: str) -> None:
+    """The report's table (p50/p99 in µs, p50 ratio to the guard) and latency CDF."""
+    columns = [report_data.column("p50", "p50", "µs"), report_data.column("p99", "p99", "µs")]
+    rows = [report_data.row(name, {"p50": percentile(s, 0.5), "p99": percentile(s, 0.99)},
+                            ours=name.startswith(OURS))
+            for name, s in series.items()]
+    table = report_data.table(
+        f"check_prompt latency, {prompts} prompts of 4 KB, {rules} rules, {rounds} rounds",
+        columns, rows, reference=OURS, ratio_column="p50",
+        skipped={"LLM Guard": skipped.removeprefix("LLM Guard skipped: ")} if skipped else None,
+        notes=["per call: every timed call; per prompt: each prompt's median over the rounds; "
+               "machine noise: one fixed prompt checked again after every call", stream])
+    report_data.write(
+        "guard", "Guard", [table],
+        plots=[report_data.cdf_plot("Guard.check_prompt and peers: latency per call", "µs",
+                                    {name: [ns / 1000 for ns in s]
+                                     for name, s in series.items()})])
 
 
 @pytest.mark.benchmark(group="guard-4KB")
@@ -147,7 +172,8 @@ def test_check_prompt(benchmark: Any) -> None:
 @pytest.mark.benchmark(group="guard-summary")
 def test_guard_summary(benchmark: Any, summary_lines: list[str]) -> None:
     """Per-call p50/p99 and stream cost, printed in the session summary."""
-    lines = benchmark.pedantic(lambda: measure(rounds=20), rounds=1, iterations=1)
+    rounds = 2 if report_data.smoke() else 20
+    lines = benchmark.pedantic(lambda: measure(rounds=rounds), rounds=1, iterations=1)
     summary_lines.extend(lines)
 
 

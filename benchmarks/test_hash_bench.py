@@ -31,6 +31,7 @@ from typing import Any
 
 import pytest
 
+import report_data
 from llmward import _core
 from llmward.integrity.hashing import hash_directory, hash_file
 
@@ -109,8 +110,11 @@ def default_model() -> Path | str:
     return Path(assemble())
 
 
-def measure(size: int, rounds: int, model: Path | None) -> list[str]:
+def measure(size: int, rounds: int, model: Path | None, with_model: bool = True) -> list[str]:
+    """with_model=False: the random file only (the smoke run)."""
     lines: list[str] = []
+    rates: dict[str, dict[str, float]] = {}  # target -> approach -> GB/s
+    skipped: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="llmward-hash-bench-") as tmp:
         big = Path(tmp) / "big.bin"
         make_file(big, size)
@@ -119,11 +123,14 @@ def measure(size: int, rounds: int, model: Path | None) -> list[str]:
         for i in range(SHARDS):
             make_file(shards / f"model-{i:05d}-of-{SHARDS:05d}.bin", size // SHARDS)
         targets = [("random file", big)]
-        found = default_model() if model is None else model
+        found: Path | str = model if model is not None else (
+            default_model() if with_model else "not measured in a smoke run")
         if isinstance(found, Path):
             targets.append((f"model {found.name}", found))
         for label, path in targets:
-            lines += measure_file(label, path, rounds)
+            file_lines, rates[label], file_skipped = measure_file(label, path, rounds)
+            lines += file_lines
+            skipped.update(file_skipped)
         if isinstance(found, str):
             lines.append(f"default model skipped: {found}")
         warm(sorted(shards.iterdir()))
@@ -135,12 +142,55 @@ def measure(size: int, rounds: int, model: Path | None) -> list[str]:
             every_times.append(seconds(lambda: hash_directory(shards, ("sha256",))))
         one = size / statistics.median(one_times) / 1e9
         every = size / statistics.median(every_times) / 1e9
-        lines.append(f"directory of {SHARDS} shards, sha256: {one:.2f} GB/s one file at a time, "
-                     f"{every:.2f} GB/s on all {os.cpu_count()} cores ({every / one:.2f}x)")
+        directory = (f"directory of {SHARDS} shards, sha256: {one:.2f} GB/s one file at a "
+                     f"time, {every:.2f} GB/s on all {os.cpu_count()} cores ({every / one:.2f}x)")
+        lines.append(directory)
+    notes = [directory] + ([f"default model skipped: {found}"] if isinstance(found, str) else [])
+    write_results(size, rates, skipped, notes)
     return lines
 
 
-def measure_file(label: str, path: Path, rounds: int) -> list[str]:
+# (table title, our approach the others are divided by, the approaches in it)
+ALGORITHMS = (
+    ("SHA-256", "llmward sha256",
+     ("openssl", "llmward sha256", "llmward sha256+blake3, one pass", "hashlib sha256",
+      "sha256sum", "model-signing hashing (sha256)")),
+    ("BLAKE3", "llmward blake3, 1 thread",
+     ("llmward blake3, 1 thread", "PyPI blake3, 1 thread", "b3sum, 1 thread",
+      "llmward blake3, {cores} threads", "PyPI blake3, {cores} threads",
+      "b3sum, {cores} threads")),
+)
+
+
+def write_results(size: int, rates: dict[str, dict[str, float]], skipped: dict[str, str],
+                  notes: list[str]) -> None:
+    """The report: a GB/s table per algorithm, a column per file hashed."""
+    targets = list(rates)
+    size_label = f"{size / 2**30:g} GiB" if size >= 1 << 30 else f"{size / 2**20:g} MiB"
+    columns = [report_data.column(f"t{i}", target.replace("random file",
+                                                          f"random file, {size_label}"),
+                                  "GB/s", better="higher")
+               for i, target in enumerate(targets)]
+    tables = []
+    for algorithm, reference, patterns in ALGORITHMS:
+        names = [n.format(cores=os.cpu_count() or 1) for n in patterns]
+        rows = [report_data.row("openssl speed -evp sha256 (no I/O)" if name == "openssl"
+                                else name,
+                                {f"t{i}": rates[t].get(name) for i, t in enumerate(targets)},
+                                ours=name.startswith("llmward"))
+                for name in names if any(name in rates[t] for t in targets)]
+        if not any(r["name"] == reference for r in rows):
+            continue
+        tables.append(report_data.table(
+            f"{algorithm}, files in the page cache", columns, rows, reference=reference,
+            ratio_column="t0",
+            skipped={k: v for k, v in skipped.items() if k in names}))
+    report_data.write("hash", "Model hashing", tables, notes=notes)
+
+
+def measure_file(label: str, path: Path,
+                 rounds: int) -> tuple[list[str], dict[str, float], dict[str, str]]:
+    """Lines for the summary, GB/s per approach, and the approaches skipped, with why."""
     size = path.stat().st_size
     warm([path])
     cores = os.cpu_count() or 1
@@ -164,8 +214,10 @@ def measure_file(label: str, path: Path, rounds: int) -> list[str]:
     rates: dict[str, float] = {}
     openssl = openssl_speed()
     openssl_rates = [openssl] if isinstance(openssl, float) else []
+    skipped: dict[str, str] = {}
     if isinstance(openssl, str):
         lines.append(f"{'openssl speed -evp sha256':<40}  skipped: {openssl}")
+        skipped["openssl"] = openssl
     runnable = [(name, fn) for name, fn in peers if not isinstance(fn, str)]
     # Round after round over all peers, OpenSSL's own rate included, so a slow spell of this
     # shared machine lands on every peer alike rather than on one.
@@ -183,11 +235,12 @@ def measure_file(label: str, path: Path, rounds: int) -> list[str]:
     for name, fn in peers:
         if isinstance(fn, str):
             lines.append(f"{name:<40}  skipped: {fn}")
+            skipped[name] = fn
             continue
         rates[name] = size / statistics.median(times[name]) / 1e9
         lines.append(f"{name:<40}{rates[name]:>8.2f}")
     lines += ratios(rates, cores)
-    return lines
+    return lines, rates, skipped
 
 
 def ratios(r: dict[str, float], cores: int) -> list[str]:
@@ -213,7 +266,9 @@ def ratios(r: dict[str, float], cores: int) -> list[str]:
 @pytest.mark.benchmark(group="hash")
 def test_hash_summary(benchmark: Any, summary_lines: list[str]) -> None:
     """GB/s of every peer, printed in the session summary."""
-    lines = benchmark.pedantic(lambda: measure(1 << 30, 5, None), rounds=1, iterations=1)
+    size, rounds = (16 << 20, 1) if report_data.smoke() else (1 << 30, 5)
+    lines = benchmark.pedantic(lambda: measure(size, rounds, None, not report_data.smoke()),
+                               rounds=1, iterations=1)
     summary_lines.extend(lines)
 
 

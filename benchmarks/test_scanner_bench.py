@@ -6,7 +6,7 @@ Run:
 
 Each timed call scans all 200 prompts of ``corpus.make_corpus()`` once. The summary
 gives the median time per prompt, MB/s (10**6 bytes) and the ratio to llmward.scan
-(peer time / llmward time), and is written to benchmarks/results/scanner.json.
+(peer time / llmward time), and is written for the report (report_data.py).
 Before a number counts, the approach's findings are checked against the spans
 recorded when the corpus was built, so every approach flags the same prompts.
 """
@@ -14,8 +14,6 @@ recorded when the corpus was built, so every approach flags the same prompts.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import re
 import statistics
 import sys
@@ -28,9 +26,9 @@ import hyperscan
 import pytest
 
 import llmward
+import report_data
 from corpus import Corpus, RuleSpec, Span, make_corpus
 
-RESULTS = Path(__file__).parent / "results" / "scanner.json"
 REFERENCE = "llmward.scan"
 APPROACHES = ("seed", "pyhyperscan", "pyhyperscan_nospans", "llmward.scan", "llmward.scan_batch")
 SPAN_APPROACHES = {"pyhyperscan", "llmward.scan", "llmward.scan_batch"}  # others: presence only
@@ -179,22 +177,25 @@ def format_table(rows: list[dict[str, Any]], c: Corpus, source: str) -> list[str
 
 
 def write_json(rows: list[dict[str, Any]], c: Corpus, source: str) -> Path:
-    RESULTS.parent.mkdir(exist_ok=True)
-    report = {
-        "group": "scanner-4KB",
-        "timing": source,
-        "corpus": {"prompts": len(c.prompts), "total_bytes": c.total_bytes, "rules": len(c.rules)},
-        "results": rows,
-        "versions": {
-            "python": platform.python_version(),
-            "llmward": llmward.__version__,
-            "llmward_hyperscan": llmward.hyperscan_version,
-            "pyhyperscan": hyperscan.__version__,
-        },
-        "machine": platform.machine(),
-    }
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    return RESULTS
+    """The report's results (report_data): time and MB/s per approach, ratio to llmward.scan."""
+    columns = [report_data.column("us", "time per prompt", "µs"),
+               report_data.column("mbs", "throughput", "MB/s", better="higher")]
+    table = report_data.table(
+        f"{len(c.prompts)} prompts of 4 KB, {len(c.rules)} rules ({source})", columns,
+        [report_data.row(r["approach"], {"us": r["us_per_prompt"], "mbs": r["mb_per_s"]},
+                         ours=r["approach"].startswith("llmward"))
+         for r in rows],
+        reference=REFERENCE if any(r["approach"] == REFERENCE for r in rows) else None,
+        ratio_column="us")
+    versions = {"llmward": llmward.__version__, "llmward_hyperscan": llmward.hyperscan_version,
+                "pyhyperscan": hyperscan.__version__}
+    return report_data.write(
+        "scanner", "Scanner", [table],
+        notes=["every approach's findings are checked against the spans recorded when the "
+               "corpus was built, so all flag the same prompts",
+               "versions: " + ", ".join(f"{k} {v}" for k, v in versions.items())],
+        meta={"corpus": {"prompts": len(c.prompts), "total_bytes": c.total_bytes,
+                         "rules": len(c.rules)}, "versions": versions})
 
 
 # --- pytest-benchmark -------------------------------------------------------------------------

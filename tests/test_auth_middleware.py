@@ -427,6 +427,12 @@ async def test_create_without_optional_fields(env: Env) -> None:
         (b"\xff", None, "not valid JSON"),
         (b'{"user": "a", "role": "user", "expires_in_days": NaN}', None, "not valid JSON"),
         (b'{"user": "a", "user": "b", "role": "user"}', None, "duplicate field"),
+        (b"[" * 16_000, None, "nested too deeply"),  # was a RecursionError: 500
+        (  # was an OverflowError (float() of the integer): 500
+            b'{"user": "a", "role": "user", "limits": {"requests_burst": 1' + b"0" * 400 + b"}}",
+            "limits",
+            "limits.requests_burst: expected an integer",
+        ),
         ({"user": "a", "role": "user", "admin": True}, "admin", "unknown field 'admin'"),
         ({"role": "user"}, "user", "user: expected"),
         ({"user": "", "role": "user"}, "user", "user: expected"),

@@ -265,6 +265,7 @@ def test_secret_assignment_accepted(text: str) -> None:
     "secret_key: xxxxxxxxxxxxxxxx",
     "token_type = 'quoted-string'",
     "password: _PasswordType",
+    "token: Authorization:",  # a label (as in "token: Authorization: Bearer ..."), not a value
     "password = 'short'",
     "password",
 ])

@@ -78,9 +78,11 @@ def _head_of(path: Path) -> Head | None:
     try:
         record = json.loads(line)
         seq, stored = record["seq"], record["hash"]
+        # canonical() refuses what no writer produces (NaN, a lone surrogate): ValueError.
+        intact = canonical(record) == line and record_hash(record) == stored
     except (ValueError, TypeError, KeyError, RecursionError) as error:
         raise AuditLogCorrupt(f"{path}: last record is not a valid record") from error
-    if not isinstance(seq, int) or canonical(record) != line or record_hash(record) != stored:
+    if not isinstance(seq, int) or not intact:
         raise AuditLogCorrupt(f"{path}: last record fails its own hash; run `llmward audit "
                               "verify` and keep the file as evidence")
     return Head(seq, stored)

@@ -55,6 +55,9 @@ def check_clear(record: Mapping[str, Any]) -> str | None:
             expected = commitment(name, entry["salt"], entry["value"])
         except ValueError:
             return f"clear value {name!r} has a malformed salt"
-        if not isinstance(sealed[name], str) or not hmac.compare_digest(expected, sealed[name]):
+        # compare_digest refuses non-ASCII str (TypeError): a tampered commitment may be.
+        committed = sealed[name]
+        if (not isinstance(committed, str) or not committed.isascii()
+                or not hmac.compare_digest(expected, committed)):
             return f"clear value {name!r} does not match its commitment"
     return None

@@ -83,9 +83,15 @@ def _redact_line(line: bytes, select: Selector, reason: str, stamp: str) -> byte
     removed = set(record.pop("clear"))
     earlier = record.get("redacted", {}).get("fields", []) if isinstance(
         record.get("redacted"), dict) else []
-    record["redacted"] = {"at": stamp, "fields": sorted(removed | set(earlier)),
+    # Only names: a tampered list may hold anything (unhashable, unorderable items).
+    earlier_names = {name for name in earlier if isinstance(name, str)} if isinstance(
+        earlier, list) else set()
+    record["redacted"] = {"at": stamp, "fields": sorted(removed | earlier_names),
                           "reason": reason}
-    return canonical(record) + b"\n"
+    try:
+        return canonical(record) + b"\n"
+    except ValueError:  # NaN or a lone surrogate: not a record a writer made; verify reports it
+        return None
 
 
 def _replace(path: Path, data: bytes) -> None:

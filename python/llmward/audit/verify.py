@@ -138,10 +138,16 @@ class _Verifier:
             self.problem(name, number, None, shape)
             return
         seq: int = record["seq"]
+        try:
+            encoded, digest = canonical(record), record_hash(record)
+        except ValueError:  # NaN, an infinite number or a lone surrogate: no writer's output
+            self.problem(name, number, seq, "holds a value no record can (NaN, Infinity or a "
+                         "lone UTF-16 surrogate): the line was edited")
+            return
         issues = []
-        if canonical(record) + b"\n" != line:
+        if encoded + b"\n" != line:
             issues.append("not in canonical form (the line was edited)")
-        if record_hash(record) != record["hash"]:
+        if digest != record["hash"]:
             issues.append("hash does not match the record's content (the record was edited)")
         clear = check_clear(record)
         if clear:
@@ -150,8 +156,10 @@ class _Verifier:
         for issue in issues:
             self.problem(name, number, seq, issue)
         self.report.records += 1
-        sealed = record.get("sealed", {})
-        if isinstance(sealed, dict) and set(sealed) - set(record.get("clear", {}) or {}):
+        sealed, clear_values = record.get("sealed", {}), record.get("clear")
+        if not isinstance(clear_values, dict):  # reported by check_clear when malformed
+            clear_values = {}
+        if isinstance(sealed, dict) and set(sealed) - set(clear_values):
             self.report.redacted += 1
         self.last = (seq, record["hash"], name, number)
         self.report.head = Head(seq, record["hash"])

@@ -72,7 +72,9 @@ def check_limits(limits: object) -> dict[str, int | float] | None:
                                 f"allowed: {list(LIMIT_BOUNDS)}")
         kind, maximum = LIMIT_BOUNDS[name]
         ok_type = isinstance(number, int) or (kind is float and isinstance(number, float))
-        if (isinstance(number, bool) or not ok_type or not math.isfinite(number)
+        # No float(number) for an int: a huge one would raise OverflowError.
+        if (isinstance(number, bool) or not ok_type
+                or (isinstance(number, float) and not math.isfinite(number))
                 or not 0 < number <= maximum):
             expected = "a number" if kind is float else "an integer"
             raise KeyInputError(f"limits.{name}: expected {expected} above 0 and at most "

@@ -6,7 +6,8 @@ returning the exit code) on each parser.
 
 Exit codes (shared by every subcommand, documented in README.md):
   0  success
-  1  integrity failure: a digest mismatch, a bad or missing signature, a refused file
+  1  integrity failure: a digest mismatch, a bad or missing signature, a refused file;
+     for `scan`, a finding outside the allowlist
   2  usage or input error: bad arguments, unreadable files, malformed keys or bundles
 """
 
@@ -30,6 +31,7 @@ COMMANDS = (
     "llmward.cli.keys_cmd",
     "llmward.cli.audit_cmd",
     "llmward.cli.gdpr_cmd",
+    "llmward.cli.scan_cmd",
     "llmward.cli.serve_cmd",
 )
 

@@ -104,7 +104,8 @@ def run_revoke(args: argparse.Namespace) -> int:
         newly = store.revoke(args.key_id)
         record = store.get(args.key_id)
         audit("key.revoke", "ok" if newly else "already revoked", target=args.key_id)
-    assert record is not None  # noqa: S101 -- keys are revoked, never deleted
+    if record is None:  # keys are revoked, never deleted: only a concurrent tamper gets here
+        raise CliError(f"key {args.key_id} disappeared while it was revoked")
     if args.json:
         print(json.dumps(record_json(record), indent=2))
     else:

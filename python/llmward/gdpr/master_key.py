@@ -19,7 +19,7 @@ from llmward.gdpr.crypto import KEY_BYTES, MasterKey
 from llmward.gdpr.files import GdprStoreError, create_once, private_dir, read_private
 from llmward.secrets import SecretNotFound, SecretResolver, SecretValue, default_resolver
 
-MASTER_KEY_SECRET = "gdpr_master_key"  # noqa: S105 -- the secret's name, not a value
+MASTER_KEY_SECRET = "gdpr_master_key"  # noqa: S105 -- the secret's name, not a value  # nosec B105
 KEY_FILE = "master.key"
 _HEX = re.compile(r"[0-9a-fA-F]{64}")
 

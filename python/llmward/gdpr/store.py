@@ -113,8 +113,7 @@ class GdprStore:
         request_id = None if request_id is None else check_request_id(request_id)
         detail_bytes = None if detail is None else check_detail(detail)
         with self._transaction() as db:
-            key = self._data_key(db, user, create=True)
-            assert key is not None  # noqa: S101 -- create=True always returns one
+            key = self._created_data_key(db, user)
             return self._insert_entry(db, key, user, spec, request_id, detail_bytes)
 
     def processing(self, user: str) -> list[ProcessingEntry]:
@@ -137,8 +136,7 @@ class GdprStore:
         spec = self.config.purpose(CONVERSATION_STORAGE)
         now = to_us(self._clock())
         with self._transaction() as db:
-            key = self._data_key(db, user, create=True)
-            assert key is not None  # noqa: S101 -- create=True always returns one
+            key = self._created_data_key(db, user)
             tag = self._master.user_tag(user)
             for kind, text in texts:
                 record_id = secrets.token_hex(16)
@@ -293,6 +291,13 @@ class GdprStore:
         key = new_data_key()
         db.execute("INSERT INTO data_keys (user_tag, wrapped, created_at) VALUES (?, ?, ?)",
                    (tag, self._master.wrap(user, key), to_us(self._clock())))
+        return key
+
+    def _created_data_key(self, db: sqlite3.Connection, user: str) -> bytes:
+        """The user's data key, created if there is none yet."""
+        key = self._data_key(db, user, create=True)
+        if key is None:  # unreachable: create=True returns a key or raises (checked, not
+            raise GdprStoreError(f"{self.path}: no data key for the user")  # asserted: -O)
         return key
 
     def _insert_entry(self, db: sqlite3.Connection, key: bytes, user: str, spec: Purpose,

@@ -201,6 +201,18 @@ class Guard:
         decision is made every `step` characters (0: on every chunk)."""
         return StreamRedactor(self, self._hold, self.config.limits.max_output_chars, step)
 
+    # -- documents -----------------------------------------------------------
+
+    def scan(self, text: str | bytes) -> list[Finding]:
+        """Every confirmed finding in `text` as it is: no sanitization and no
+        length limit (callers bound their input), offsets in `text`. For
+        scanning files (`llmward scan`) rather than deciding on a prompt."""
+        document = _as_text(text, "text")
+        main, canary = scan_with(self._scanners, document, self._views)
+        if not main and not canary:
+            return []
+        return [Finding(*hit) for hit in self._confirm(document, _merged(main, canary), "prompt")]
+
     # -- shared --------------------------------------------------------------
 
     def _confirm(self, text: str, matches: list[Match], direction: str) -> list[_Hit]:

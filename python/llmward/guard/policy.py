@@ -10,6 +10,7 @@ from llmward.guard.config import ActionOverride, GuardConfig
 from llmward.guard.rules import Action, RuleSpec, Validator, ViewName
 from llmward.guard.validators import DecodedAware
 
+SECRET_PLACEHOLDER = "[SECRET]"  # noqa: S105 -- redaction text, not a password  # nosec B105
 DEFAULT_PLACEHOLDERS = {
     "pii.email": "[EMAIL]",
     "pii.phone": "[PHONE]",
@@ -17,7 +18,7 @@ DEFAULT_PLACEHOLDERS = {
     "pii.credit_card": "[CREDIT_CARD]",
     "pii.iban": "[IBAN]",
     "pii": "[PII]",
-    "secret": "[SECRET]",
+    "secret": SECRET_PLACEHOLDER,
     "content": "[FILTERED]",
     "canary": "[REDACTED]",
     "injection": "[FILTERED]",

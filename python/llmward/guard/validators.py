@@ -575,7 +575,7 @@ def valid_secret_assignment(text: str, start: int, end: int) -> bool:
     value = _assigned_value(text[start:end])
     if value is None or len(value) < 8 or is_placeholder(value):
         return False
-    if _CODE_VALUE.fullmatch(value.rstrip(")]},;")):
+    if _CODE_VALUE.fullmatch(value.rstrip(")]},;:")):  # ":": a label ("token: Authorization:")
         return False
     return shannon_entropy(value) >= 3.0 or _char_classes(value) >= 3
 

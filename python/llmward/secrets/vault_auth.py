@@ -63,7 +63,8 @@ class TokenAuth:
     def login(self, http: VaultHttp) -> VaultToken:
         if self._file is not None:
             return VaultToken(_read_small(self._file, "Vault token"), None)
-        assert self._token is not None  # noqa: S101  (enforced by __init__)
+        if self._token is None:  # unreachable: __init__ requires a token or a file
+            raise VaultError(0, "no Vault token configured")
         return VaultToken(self._token, None)
 
 

@@ -1,11 +1,12 @@
 """`/v1/admin/keys`: create, list and revoke API keys over HTTP (permission
 `user:manage`, enforced by the auth middleware from `llmward.server.routes`).
 
-Bodies are read up to MAX_BODY_BYTES and validated strictly: a JSON object, no
-duplicate or unknown fields, exact types, bounded strings and numbers, a role the
-RBAC table knows. The plaintext key is in the creation response only (with
-`Cache-Control: no-store`); listings carry records, never secrets. Key store calls
-run on a worker thread: SQLite must not block the event loop.
+Bodies are read up to MAX_BODY_BYTES, within BODY_READ_SECONDS, and validated strictly: a
+JSON object (nested within the parser's recursion limit), no duplicate or unknown fields,
+exact types, bounded strings and numbers, a role the RBAC table knows. The plaintext key
+is in the creation response only (with `Cache-Control: no-store`); listings carry
+records, never secrets. Key store calls run on a worker thread: SQLite must not block the
+event loop.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from llmward.auth.keys import KeyRecord
 from llmward.auth.rbac import Rbac
 from llmward.server.audit_hooks import audit_admin
 from llmward.server.openai_errors import openai_error
+from llmward.server.request_body import BodyRefused, read_body
 from llmward.server.routes import RouteId
 from llmward.server.state import RBAC_KEY, STORE_KEY
 
@@ -121,16 +123,15 @@ def _bad(error: BadRequest) -> web.Response:
 
 
 async def _json_object(request: web.Request) -> Mapping[str, Any]:
-    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise BadRequest(f"request body larger than {MAX_BODY_BYTES} bytes", status=413)
-    data = bytearray()
-    while chunk := await request.content.read(MAX_BODY_BYTES + 1 - len(data)):
-        data += chunk
-        if len(data) > MAX_BODY_BYTES:
-            raise BadRequest(f"request body larger than {MAX_BODY_BYTES} bytes", status=413)
+    try:  # bounded in size (413) and time (408)
+        data = await read_body(request, MAX_BODY_BYTES)
+    except BodyRefused as refused:
+        raise BadRequest(refused.message, status=refused.status) from None
     try:
         body = json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates,
                           parse_constant=_no_constant)
+    except RecursionError:  # "[[[[..." within the byte limit
+        raise BadRequest("request body is not valid JSON: nested too deeply") from None
     except (UnicodeDecodeError, ValueError) as error:
         raise BadRequest(f"request body is not valid JSON: {error}") from None
     if not isinstance(body, dict):

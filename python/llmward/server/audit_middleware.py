@@ -30,14 +30,13 @@ from llmward.ratelimit.config import IPNetwork
 from llmward.ratelimit.middleware import PRINCIPAL_KEY
 from llmward.ratelimit.policy import client_address
 from llmward.server.openai_errors import openai_error
+from llmward.server.request_body import CLIENT_CLOSED  # client-disconnected requests
 from llmward.server.routes import PUBLIC, declared
 
 log = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "X-Request-Id"
 REQUEST_ID_KEY = web.RequestKey("llmward.request_id", str)
-# Client-disconnected requests are recorded with nginx's "client closed request" status.
-CLIENT_CLOSED = 499
 
 
 @dataclass(frozen=True, slots=True)

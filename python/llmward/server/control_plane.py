@@ -37,7 +37,7 @@ from llmward.server.routes import RouteId
 
 # Tables of the server configuration file; anything else is a typo, and an error.
 TABLES = ("rbac", "ratelimit", "audit", "gdpr")
-BOOTSTRAP_SECRET = "bootstrap_admin_key"  # noqa: S105 -- the secret's name, not a value
+BOOTSTRAP_SECRET = "bootstrap_admin_key"  # noqa: S105 -- the secret's name, not a value  # nosec B105
 
 
 @dataclass(frozen=True)

@@ -62,13 +62,13 @@ from llmward.server.openai_response import (
     text_completion,
 )
 from llmward.server.prompt_tokens import PromptError, chat_prompt_tokens
+from llmward.server.request_body import CLIENT_CLOSED
 from llmward.server.routes import RouteId
 from llmward.server.state import GDPR_KEY
 
 log = logging.getLogger(__name__)
 
 QUEUE_DEADLINE_SECONDS = 30.0  # longest a request waits for a sequence slot
-BODY_READ_SECONDS = 30.0  # a body trickled slower than this is cut off (slowloris)
 
 
 @dataclass(frozen=True)
@@ -185,11 +185,7 @@ def _service(request: web.Request) -> InferenceService | None:
 
 
 async def _body(request: web.Request, service: InferenceService) -> Any:
-    try:
-        return await asyncio.wait_for(read_json_body(request, service.limits.max_body_bytes),
-                                      BODY_READ_SECONDS)
-    except asyncio.TimeoutError:
-        raise RequestError("the request body arrived too slowly", status=408) from None
+    return await read_json_body(request, service.limits.max_body_bytes)
 
 
 def _check_model(requested: str | None, service: InferenceService) -> None:
@@ -436,7 +432,10 @@ def _user(request: web.Request) -> str | None:
 # --- refusals ------------------------------------------------------------------------
 
 def _refused(service: InferenceService, error: RequestError) -> web.Response:
-    service.metrics.reject("payload_too_large" if error.status == 413 else "bad_request")
+    if error.status == CLIENT_CLOSED:  # gone mid-body: a disconnect, not a bad request
+        service.metrics.client_disconnects.inc()
+    else:
+        service.metrics.reject("payload_too_large" if error.status == 413 else "bad_request")
     return error.response()
 
 

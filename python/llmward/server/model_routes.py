@@ -4,8 +4,9 @@ Models load only from the models directory given at start (`--models-dir`), by n
 `{"model": "NAME"}` means `<models dir>/NAME.gguf`, with the name checked before any path
 is built, so no request can point the server at another file. The file is verified like
 the one served at start (a manifest in the models directory, GGUF header, template)
-before the engine is swapped; a refusal is answered 400 and audited. The listing never
-shows a path.
+before the engine is swapped; a refusal is answered 400 and audited. Unload takes no body
+(or `{}`: whatever is loaded) or `{"model": NAME}`, checked alike and refused with 404
+unless NAME is the loaded model. The listing never shows a path.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ from llmward.server.inference import (
 from llmward.server.metrics import CONTENT_TYPE, ServerMetrics
 from llmward.server.model_files import ModelRefused, verify_model_file
 from llmward.server.openai_errors import openai_error
-from llmward.server.openai_request import RequestError, read_json_body
+from llmward.server.openai_request import RequestError, parse_json, read_json_body
 from llmward.server.openai_response import model_list
+from llmward.server.request_body import BodyRefused, read_body
 from llmward.server.routes import RouteId
 from llmward.server.state import AUDIT_KEY
 
@@ -110,8 +112,16 @@ async def load_model(request: web.Request) -> web.Response:
 
 
 async def unload_model(request: web.Request) -> web.Response:
+    try:
+        name = await _unload_name(request)
+    except RequestError as error:
+        return error.response()
     async with request.app[_SWAP_LOCK]:
         slot = request.app[INFERENCE_KEY]
+        if name is not None and (slot.service is None or slot.service.model.model_id != name):
+            return openai_error(404, f"Model {name!r} is not loaded.",
+                                type="invalid_request_error", code="model_not_loaded",
+                                param="model")
         service, slot.service = slot.service, None
         if service is None:
             return openai_error(404, "No model is loaded.", type="invalid_request_error",
@@ -121,6 +131,16 @@ async def unload_model(request: web.Request) -> web.Response:
     await audit_admin(request, "model.unload", "ok", target=service.model.model_id)
     return web.json_response({"object": "model", "id": service.model.model_id,
                               "status": "unloaded"})
+
+
+async def _unload_name(request: web.Request) -> str | None:
+    """No body or `{}`: whatever is loaded (None); else `{"model": NAME}`."""
+    try:
+        data = await read_body(request, MAX_BODY)
+    except BodyRefused as refused:
+        raise RequestError(refused.message, status=refused.status, code=refused.code) from None
+    body = parse_json(data) if data.strip() else {}
+    return _model_name(body) if body != {} else None
 
 
 def _model_name(body: object) -> str:

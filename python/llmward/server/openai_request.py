@@ -1,12 +1,13 @@
 """Strict validation of `POST /v1/chat/completions` and `POST /v1/completions` bodies,
 before anything reaches llama.cpp.
 
-The body is read up to a byte limit (413 beyond it, announced or streamed), decoded as
-strict UTF-8 and parsed as JSON refusing what Python's parser would let through: NaN and
-Infinity, numbers too long to convert cheaply or out of float range, duplicate keys, lone
-surrogate escapes, nesting deeper than MAX_DEPTH (checked before parsing). Fields then get
-exact types (a bool is not a number) and bounded values. Every refusal is a `RequestError`
-naming the field at fault, which the handler answers with `error.response()`.
+The body is read up to a byte limit (413 beyond it, announced or streamed) within a time
+limit (408 past it), decoded as strict UTF-8 and parsed as JSON refusing what Python's
+parser would let through: NaN and Infinity, numbers too long to convert cheaply or out of
+float range, duplicate keys, lone surrogate escapes, nesting deeper than MAX_DEPTH
+(checked before parsing). Fields then get exact types (a bool is not a number) and
+bounded values. Every refusal is a `RequestError` naming the field at fault, which the
+handler answers with `error.response()`.
 
 Fields OpenAI defines that this server does not implement (tools, logprobs...) are refused
 rather than ignored, so a client never gets an answer that silently differs from what it
@@ -30,6 +31,7 @@ from aiohttp import web
 
 from llmward.engine.params import SamplingParams
 from llmward.server.openai_errors import openai_error
+from llmward.server.request_body import BODY_READ_SECONDS, BodyRefused, read_body
 
 MAX_DEPTH = 32  # objects and arrays; a request needs 4
 MAX_NUMBER_DIGITS = 64  # in a row, in one JSON number: seed needs 19
@@ -139,18 +141,15 @@ class CompletionRequest:
 
 # --- the body ------------------------------------------------------------------------
 
-async def read_json_body(request: web.BaseRequest, max_bytes: int) -> Any:
-    """The request's body parsed strictly (`parse_json`), never more than `max_bytes`
-    read: 413 on a larger Content-Length before reading, or as soon as a body sent
-    without one (chunked) grows past the limit."""
-    if request.content_length is not None and request.content_length > max_bytes:
-        raise _too_large(max_bytes)
-    data = bytearray()
-    while chunk := await request.content.read(max_bytes + 1 - len(data)):
-        data += chunk
-        if len(data) > max_bytes:
-            raise _too_large(max_bytes)
-    return parse_json(bytes(data))
+async def read_json_body(request: web.BaseRequest, max_bytes: int,
+                         timeout: float = BODY_READ_SECONDS) -> Any:
+    """The request's body (`read_body`: 413 past `max_bytes`, 408 past `timeout`) parsed
+    strictly (`parse_json`)."""
+    try:
+        data = await read_body(request, max_bytes, timeout)
+    except BodyRefused as refused:
+        raise RequestError(refused.message, status=refused.status, code=refused.code) from None
+    return parse_json(data)
 
 
 def parse_json(data: bytes) -> Any:
@@ -181,11 +180,6 @@ def parse_json(data: bytes) -> Any:
                            "levels deep") from None
     except ValueError as error:  # JSONDecodeError, or one of the hooks
         raise RequestError(f"request body is not valid JSON: {error}") from None
-
-
-def _too_large(max_bytes: int) -> RequestError:
-    return RequestError(f"request body larger than {max_bytes} bytes", status=413,
-                        code="payload_too_large")
 
 
 _STRING = re.compile(rb'"[^"]*"')  # once escaped quotes are gone

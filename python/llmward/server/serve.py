@@ -17,6 +17,7 @@ from aiohttp import web
 
 from llmward.guard import Guard
 from llmward.server.control_plane import ServerSettings, open_control_plane
+from llmward.server.http_log import quiet_parser_errors
 from llmward.server.inference import (
     InferenceService,
     ModelSlot,
@@ -77,6 +78,7 @@ def load_model(options: ServeOptions) -> VerifiedModel:
 
 async def serve(options: ServeOptions, *, announce: Callable[[str, str | None], None],
                 stop: Callable[[], Awaitable[None]]) -> None:
+    quiet_parser_errors()  # aiohttp would log the bytes of a malformed header: a key, maybe
     settings = await asyncio.to_thread(ServerSettings.from_file, options.config)
     model = await asyncio.to_thread(load_model, options)
     guard = await asyncio.to_thread(
