@@ -24,8 +24,11 @@ $(STAMPS)/venv: $(STAMPS)/system-deps
 
 # llama-cpp-python from the project's own wheel store: built from source once per machine,
 # with the flags of scripts/llama-cflags.sh (pip's cache could hand back another build).
+# Found by name in that folder, not installed from a file path: pip then records no direct URL,
+# and the SBOM names it as the PyPI package (pkg:pypi/llama-cpp-python) it was built from.
 $(STAMPS)/llama: $(STAMPS)/venv scripts/build-llama-wheel.sh scripts/llama-cflags.sh
-	$(PY) -m pip install -q --no-deps --force-reinstall "$$(scripts/build-llama-wheel.sh $(PY))"
+	$(PY) -m pip install -q --no-deps --force-reinstall --no-index \
+	    --find-links "$$(dirname "$$(scripts/build-llama-wheel.sh $(PY))")" 'llama-cpp-python==0.3.36'
 	@touch $@
 
 $(STAMPS)/install: $(STAMPS)/venv $(STAMPS)/llama $(SOURCES) $(CONSTRAINTS)
@@ -143,8 +146,9 @@ endif
 
 # Once per machine (the CUDA build takes about 20 minutes on 2 cores).
 $(STAMPS)/llama-cuda: $(STAMPS)/install
-	$(PY) -m pip install -q --force-reinstall --no-deps \
-	    "$$(LLAMA_CMAKE_ARGS=-DGGML_CUDA=on scripts/build-llama-wheel.sh $(PY))"
+	$(PY) -m pip install -q --force-reinstall --no-deps --no-index --find-links \
+	    "$$(dirname "$$(LLAMA_CMAKE_ARGS=-DGGML_CUDA=on scripts/build-llama-wheel.sh $(PY))")" \
+	    'llama-cpp-python==0.3.36'
 	@touch $@
 
 # Keeps build/wheels: llama-cpp-python's wheel costs 10 minutes to rebuild.

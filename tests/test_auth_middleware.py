@@ -116,6 +116,11 @@ UNAUTHORIZED = {
 }
 
 
+def _other_last(secret: str) -> str:
+    """The secret with its last character changed (a quarter of secrets end in "A")."""
+    return secret[:-1] + ("Q" if secret.endswith("A") else "A")
+
+
 async def _assert_401(client: Client, headers: Any, path: str = "/v1/admin/keys") -> None:
     response = await client.get(path, headers=headers)
     assert response.status == 401
@@ -151,7 +156,7 @@ async def test_every_bad_credential_gets_the_same_401(env: Env) -> None:
         {"Authorization": "Bearer   "},
         {"Authorization": f"Bearer {admin} extra"},
         {"Authorization": f"Bearer lw_{'f' * 24}_{secret}"},  # unknown id
-        {"Authorization": f"Bearer lw_{key_id}_{secret[:-1]}A"},  # wrong secret
+        {"Authorization": f"Bearer lw_{key_id}_{_other_last(secret)}"},  # wrong secret
         {"Authorization": f"Bearer lw_{secret}_{secret}"},  # not an id: none claimed
         {"Authorization": f"Bearer lw_{key_id}"},  # malformed
         {"Authorization": "Bearer " + "x" * MAX_AUTHORIZATION_CHARS},  # too long
