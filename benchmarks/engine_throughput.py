@@ -110,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.llama_worker:
         return llama_worker(args)
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
+    # the llmward the interpreter imports: the installed one, or the working tree's with
+    # PYTHONPATH=python (the source tree alone has no built _core)
     from llmward.engine import Engine, EngineConfig
 
     model = args.model or default_model()
