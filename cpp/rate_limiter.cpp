@@ -25,20 +25,6 @@ constexpr std::size_t kMinSlots = 16;
 constexpr std::int64_t kDead = std::numeric_limits<std::int64_t>::min();  // evicted
 constexpr std::int64_t kFull = kDead + 1;                                 // never used
 
-// Keys are short (ids, addresses) and their hashes already matched: an inline
-// word-at-a-time compare beats a call to memcmp (18% of a decision's time).
-inline bool same_bytes(const char* a, const char* b, std::size_t n) noexcept {
-  std::uint64_t x = 0, y = 0, diff = 0;
-  std::size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    std::memcpy(&x, a + i, 8);
-    std::memcpy(&y, b + i, 8);
-    diff |= x ^ y;
-  }
-  for (; i < n; ++i) diff |= static_cast<unsigned char>(a[i]) ^ static_cast<unsigned char>(b[i]);
-  return diff == 0;
-}
-
 // The slots follow the header in one allocation: a probe is one load fewer.
 struct Table {
   static Table* create(std::size_t capacity) {
@@ -70,7 +56,7 @@ struct RateLimiter::Entry {
   const char* key() const noexcept { return reinterpret_cast<const char*>(this + 1); }
   std::size_t bytes() const noexcept { return sizeof(Entry) + length; }
   bool matches(std::string_view k, std::uint64_t h) const noexcept {
-    return hash == h && length == k.size() && same_bytes(key(), k.data(), k.size());
+    return hash == h && length == k.size() && same_key_bytes(key(), k.data(), k.size());
   }
   static Entry* create(std::string_view k, std::uint64_t h) {
     void* memory = ::operator new(sizeof(Entry) + k.size());
@@ -160,32 +146,32 @@ std::uint64_t RateLimiter::remaining_at(std::int64_t tat, std::int64_t now) cons
   return static_cast<std::uint64_t>(q);
 }
 
-// Writes into the caller's result: building a RateDecision here and copying
-// it out cost a store-forwarding stall (a quarter of a decision's time).
-void RateLimiter::evaluate(std::int64_t stored, std::uint64_t cost, std::int64_t now,
-                           std::int64_t& new_tat, RateDecision& d) const noexcept {
+// The decision itself: whether `cost` fits at `now`, and the TAT to store.
+// Only this precedes the compare-and-swap. A locked instruction waits for
+// every earlier store, so filling the result first would put its arithmetic
+// (the remaining count's division) on the path of every decision.
+bool RateLimiter::admit(std::int64_t stored, std::int64_t charge, std::int64_t now,
+                        std::int64_t& next) const noexcept {
+  next = std::max(stored, now) + charge;
+  return now >= next - tau_;
+}
+
+// The result, described after the fact from the TAT the decision saw.
+void RateLimiter::describe(bool allowed, std::int64_t stored, std::uint64_t cost,
+                           std::int64_t now, RateDecision& d) const noexcept {
   const std::int64_t tat = std::max(stored, now);
-  new_tat = stored;
-  d.allowed = false;
-  if (cost > burst_) {
-    d.retry_after_ns = kNever;
-    d.remaining = remaining_at(tat, now);
-    d.reset_after_ns = tat - now;
+  d.allowed = allowed;
+  if (allowed) {
+    const std::int64_t next = tat + static_cast<std::int64_t>(cost) * interval_;
+    d.retry_after_ns = 0;
+    d.remaining = remaining_at(next, now);
+    d.reset_after_ns = next - now;
     return;
   }
-  const std::int64_t next = tat + static_cast<std::int64_t>(cost) * interval_;
-  const std::int64_t allow_at = next - tau_;
-  if (now < allow_at) {
-    d.retry_after_ns = allow_at - now;
-    d.remaining = remaining_at(tat, now);
-    d.reset_after_ns = tat - now;
-    return;
-  }
-  d.allowed = true;
-  d.retry_after_ns = 0;
-  d.remaining = remaining_at(next, now);
-  d.reset_after_ns = next - now;
-  if (cost > 0) new_tat = next;
+  d.retry_after_ns =
+      cost > burst_ ? kNever : tat + static_cast<std::int64_t>(cost) * interval_ - tau_ - now;
+  d.remaining = remaining_at(tat, now);
+  d.reset_after_ns = tat - now;
 }
 
 RateLimiter::Entry* RateLimiter::find(const Shard& shard, std::string_view key,
@@ -260,36 +246,59 @@ RateLimiter::Entry* RateLimiter::find_or_insert_locked(Shard& shard, std::string
   return e;
 }
 
+// The hot path, inlined into acquire() and peek(): a known key, decided
+// without a lock. Anything else goes to decide_unknown(), out of line.
 RateDecision RateLimiter::decide(std::string_view key, std::uint64_t cost, std::int64_t now,
                                  bool commit) const {
   check_key(key);
   const std::uint64_t h = hash(key);
   Shard& shard = shards_[h >> (64 - kShardBits)];
-  RateDecision result;  // the one object every path fills and returns
-  std::int64_t next = 0;
+  // Over the burst nothing ever fits: a charge no TAT can pass.
+  const std::int64_t charge =
+      cost <= burst_ ? static_cast<std::int64_t>(cost) * interval_ : tau_ + 1;
+  // Nothing to store: a peek, or a zero cost.
+  const bool stores = commit && cost > 0;
   {
     const ReadSection section;
     if (Entry* e = find(shard, key, h)) {
       std::int64_t tat = e->tat.load(std::memory_order_acquire);
       while (tat != kDead) {
-        evaluate(tat, cost, now, next, result);
-        if (next == tat || !commit) return result;
-        if (e->tat.compare_exchange_weak(tat, next, std::memory_order_acq_rel)) return result;
+        std::int64_t next = 0;
+        const bool allowed = admit(tat, charge, now, next);
+        if (!allowed || !stores ||
+            e->tat.compare_exchange_weak(tat, next, std::memory_order_acq_rel)) {
+          RateDecision result;
+          describe(allowed, tat, cost, now, result);
+          return result;
+        }
       }
       // Evicted under us: its bucket was full, as for an unknown key.
     }
   }
-  // An unknown key is a full bucket. Only a decision that consumes something
-  // stores it, under the shard's mutex (which also keeps the entry alive).
-  evaluate(kFull, cost, now, next, result);
-  if (!commit || next == kFull) return result;
+  return decide_unknown(shard, key, h, cost, charge, now, stores);
+}
+
+// An unknown key is a full bucket. Only a decision that consumes something
+// stores it, under the shard's mutex (which also keeps the entry alive).
+RateDecision RateLimiter::decide_unknown(Shard& shard, std::string_view key, std::uint64_t h,
+                                         std::uint64_t cost, std::int64_t charge,
+                                         std::int64_t now, bool stores) const {
+  RateDecision result;
+  std::int64_t next = 0;
+  bool allowed = admit(kFull, charge, now, next);
+  if (!allowed || !stores) {
+    describe(allowed, kFull, cost, now, result);
+    return result;
+  }
   std::lock_guard<std::mutex> lock(shard.mutex);
   Entry* e = find_or_insert_locked(shard, key, h, now);
   std::int64_t tat = e->tat.load(std::memory_order_acquire);
   for (;;) {
-    evaluate(tat, cost, now, next, result);
-    if (next == tat) return result;
-    if (e->tat.compare_exchange_weak(tat, next, std::memory_order_acq_rel)) return result;
+    allowed = admit(tat, charge, now, next);
+    if (!allowed || e->tat.compare_exchange_weak(tat, next, std::memory_order_acq_rel)) {
+      describe(allowed, tat, cost, now, result);
+      return result;
+    }
   }
 }
 

@@ -151,7 +151,11 @@ def test_ctrl_c_stops_hashing_a_large_file(tmp_path: Path) -> None:
     big = tmp_path / "sparse.bin"
     with big.open("wb") as f:
         f.truncate(4 << 30)  # 4 GiB of holes: no disk used; uninterrupted, over 10 s here
-    code = ("import sys, time; from llmward import hash_file; print('started', flush=True); "
+    # Python ignores SIGINT where it started ignored (a job run with `&` by a shell
+    # without job control): the child restores the default KeyboardInterrupt handler.
+    code = ("import signal, sys, time; from llmward import hash_file\n"
+            "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+            "print('started', flush=True)\n"
             "start = time.monotonic()\n"
             "try:\n    hash_file(sys.argv[1], ('sha256',))\n"
             "except KeyboardInterrupt:\n    print('interrupted', time.monotonic() - start)\n")
@@ -214,8 +218,13 @@ def test_ctrl_c_stops_a_mapped_hash(tmp_path: Path) -> None:
         calls.append(done)
         os.kill(os.getpid(), signal.SIGINT)
 
-    with pytest.raises(KeyboardInterrupt):
-        hash_file(path, ("blake3",), threads=1, progress=interrupt)
+    # As Ctrl-C in a terminal, even where this process started with SIGINT ignored.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            hash_file(path, ("blake3",), threads=1, progress=interrupt)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert calls == [READ_BUFFER]  # noticed at the next piece
 
 

@@ -6,7 +6,10 @@
 #include <thread>
 #include <vector>
 
+#include <cstring>
+
 #include "check.hpp"
+#include "key_hash.hpp"
 #include "llmward/rate_limiter.hpp"
 
 using llmward::RateLimiter;
@@ -43,6 +46,21 @@ TEST_CASE(rate_limiter_gcra_decisions) {
   CHECK(limiter.acquire("bob", 5, kT0).allowed);
   CHECK(limiter.size() >= 2);
   CHECK(limiter.memory_bytes() > 0);
+}
+
+// Keys whose hashes match are told apart by same_key_bytes (word loads that
+// overlap for short keys): every length, a difference at every position.
+TEST_CASE(rate_limiter_key_compare_sees_every_byte) {
+  for (std::size_t n = 0; n <= 40; ++n) {
+    std::string a(n, 'k');
+    for (std::size_t i = 0; i < n; ++i) a[i] = static_cast<char>('a' + (i * 7) % 26);
+    CHECK(llmward::same_key_bytes(a.data(), std::string(a).data(), n));
+    for (std::size_t i = 0; i < n; ++i) {
+      std::string b = a;
+      b[i] = static_cast<char>(b[i] ^ 0x80);
+      CHECK(!llmward::same_key_bytes(a.data(), b.data(), n));
+    }
+  }
 }
 
 TEST_CASE(rate_limiter_refuses_bad_arguments) {

@@ -60,12 +60,18 @@ class RateLimiter {
 
  private:
   // const: what it changes is the shards' concurrent state, never the policy.
-  RateDecision decide(std::string_view key, std::uint64_t cost, std::int64_t now,
-                      bool commit) const;
+  [[gnu::always_inline]] inline RateDecision decide(std::string_view key, std::uint64_t cost,
+                                                    std::int64_t now, bool commit) const;
+  [[gnu::noinline]] RateDecision decide_unknown(Shard& shard, std::string_view key,
+                                                std::uint64_t hash, std::uint64_t cost,
+                                                std::int64_t charge, std::int64_t now,
+                                                bool stores) const;
   // Inlined into decide(): the decision path is a few nanoseconds of work.
-  [[gnu::always_inline]] inline void evaluate(std::int64_t tat, std::uint64_t cost,
-                                              std::int64_t now, std::int64_t& new_tat,
-                                              RateDecision& out) const noexcept;
+  [[gnu::always_inline]] inline bool admit(std::int64_t stored, std::int64_t charge,
+                                           std::int64_t now, std::int64_t& next) const noexcept;
+  [[gnu::always_inline]] inline void describe(bool allowed, std::int64_t stored,
+                                              std::uint64_t cost, std::int64_t now,
+                                              RateDecision& d) const noexcept;
   [[gnu::always_inline]] inline std::uint64_t remaining_at(std::int64_t tat,
                                                            std::int64_t now) const noexcept;
   [[gnu::always_inline]] inline Entry* find(const Shard& shard, std::string_view key,
