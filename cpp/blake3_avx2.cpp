@@ -81,10 +81,7 @@ struct Avx2 {
 // hash_lanes<Avx2> with the rounds in blake3_avx2_rounds.S. The state stays
 // in one aligned array that the assembly reads and writes; only the words
 // that change between blocks (v8, which the assembly spills into its slot,
-// and the flags) are set again per block. While a block of these 8 inputs is
-// hashed, the same block of the next 8 (`next`) is prefetched: data from
-// DRAM (a mapped model file) hashed 1.13x to 1.24x faster with it, and data
-// in cache no slower.
+// and the flags) are set again per block. Prefetches as hash_lanes does.
 extern "C" void llmward_blake3_avx2_rounds(__m256i state[16], const __m256i message[16]);
 
 void hash_lanes_asm(const std::uint8_t* const* inputs, const std::uint8_t* const* next,
@@ -130,30 +127,9 @@ void hash_many_avx2(const std::uint8_t* const* inputs, std::size_t count, std::s
                     std::uint8_t flags, std::uint8_t flags_start, std::uint8_t flags_end,
                     std::uint8_t* out) {
 #ifdef LLMWARD_BLAKE3_AVX2_ASM
-  // For the last group, the inputs that follow it in memory are the likely
-  // next ones (the next call's chunks); prefetching never faults.
-  const std::uint8_t* following[Avx2::N];
-  while (count >= Avx2::N) {
-    const std::uint8_t* const* next = inputs + Avx2::N;
-    if (count < 2 * Avx2::N) {
-      for (std::size_t i = 0; i < Avx2::N; ++i) {
-        const auto after = reinterpret_cast<std::uintptr_t>(inputs[Avx2::N - 1]) +
-                           (i + 1) * blocks * kBlockLen;  // an address only: never read
-        following[i] = reinterpret_cast<const std::uint8_t*>(after);
-      }
-      next = following;
-    }
-    hash_lanes_asm(inputs, next, blocks, key, counter, increment_counter, flags, flags_start,
-                   flags_end, out);
-    inputs += Avx2::N;
-    count -= Avx2::N;
-    if (increment_counter) counter += Avx2::N;
-    out += 32 * Avx2::N;
-  }
-  if (count > 0) {
-    hash_many_sse41(inputs, count, blocks, key, counter, increment_counter, flags, flags_start,
-                    flags_end, out);
-  }
+  hash_many_lanes<Avx2, hash_many_sse41, hash_lanes_asm>(inputs, count, blocks, key, counter,
+                                                         increment_counter, flags, flags_start,
+                                                         flags_end, out);
 #else
   hash_many_lanes<Avx2, hash_many_sse41>(inputs, count, blocks, key, counter, increment_counter,
                                          flags, flags_start, flags_end, out);

@@ -168,15 +168,48 @@ class Consumer {
 
 // For BLAKE3 alone on one thread: buffers small enough to be hashed while
 // still in a nearby cache, and enough of them to keep the reader ahead
-// (measured here: about 0.8x the PyPI blake3 with 8 MiB buffers, parity
-// with these). Otherwise large ones: BLAKE3 split across threads needs
-// them, and SHA-256 ran no faster with small ones.
+// (measured on the AMD VM: about 0.8x the PyPI blake3 with 8 MiB buffers,
+// parity with these). Otherwise large ones: BLAKE3 split across threads needs
+// them, and SHA-256 ran no faster with small ones (on either VM).
 constexpr std::size_t kSmallBuffer = 512u << 10;
 
-// BLAKE3 alone on one thread hashes the page cache through a guarded
-// mapping (mapped_read.hpp) instead: no copy, and no reader thread competing
-// for the cores. Small files (and /proc files, whose size reads 0) keep read().
+// SHA-256 over a buffer the reader thread filled on the other core: the
+// hardware prefetcher alone left OpenSSL waiting on memory (1.2 GB/s from
+// these buffers on the Intel VM, 1.9 from its L1). Each 16 KiB piece is
+// hashed while the lines 256 KiB ahead are requested: 1.75 GB/s there.
+constexpr std::size_t kShaPiece = 16u << 10;
+constexpr std::size_t kShaPrefetchDistance = 256u << 10;
+
+void sha256_prefetched(Sha256& sha256, const std::uint8_t* data, std::size_t size) {
+  auto prefetch = [&](std::size_t from, std::size_t to) {
+    for (; from < to; from += 64) __builtin_prefetch(data + from, 0, 3);
+  };
+  prefetch(0, std::min(size, kShaPrefetchDistance));
+  for (std::size_t offset = 0; offset < size; offset += kShaPiece) {
+    const std::size_t n = std::min(kShaPiece, size - offset);
+    const std::size_t ahead = offset + kShaPrefetchDistance;
+    if (ahead < size) prefetch(ahead, std::min(size, ahead + n));
+    sha256.update(data + offset, n);
+  }
+}
+
+// With LLMWARD_HASH_READ=mmap, BLAKE3 alone on one thread hashes the page
+// cache through a guarded mapping (mapped_read.hpp) instead: no copy, and no
+// reader thread competing for the cores. Not the default: on the Intel VM of
+// 2026-11-29 faulting the mapping in cost more than the reader's copy (3.3
+// against 5.3 GB/s), while on the AMD VM before it the mapping was the faster.
+// Small files (and /proc files, whose size reads 0) always use read().
 constexpr std::uint64_t kMinMappedBytes = 1u << 20;
+
+bool mapped_reads_requested() {
+  const char* choice = std::getenv("LLMWARD_HASH_READ");
+  return choice != nullptr && std::strcmp(choice, "mmap") == 0;
+}
+
+[[noreturn]] void throw_shrunk(const std::string& path) {
+  throw FileError(EIO, path, "file shrank while being hashed: " + path,
+                  "file shrank while being hashed");
+}
 
 // The mapped path; nullopt when the file cannot be read that way.
 std::optional<FileDigests> hash_mapped_blake3(int fd, std::uint64_t size, const std::string& path,
@@ -195,8 +228,7 @@ std::optional<FileDigests> hash_mapped_blake3(int fd, std::uint64_t size, const 
     case MappedRead::Unavailable:
       return std::nullopt;
     case MappedRead::Shrunk:
-      throw FileError(EIO, path, "file shrank while being hashed: " + path,
-                      "file shrank while being hashed");
+      throw_shrunk(path);
     case MappedRead::Failed:
       throw_errno(path, "cannot map");
     case MappedRead::Stopped:
@@ -232,7 +264,7 @@ FileDigests hash_file(const std::string& path, const HashOptions& options) {
 
   // This thread reads; each digest consumes the buffers on its own thread.
   const bool small = !options.sha256 && blake3_threads == 1;  // see kSmallBuffer
-  if (small && size >= kMinMappedBytes) {
+  if (small && size >= kMinMappedBytes && mapped_reads_requested()) {
     if (auto digests = hash_mapped_blake3(file.fd(), size, path, options)) return *digests;
   }
   Pipeline pipeline((options.sha256 ? 1 : 0) + (options.blake3 ? 1 : 0),
@@ -248,7 +280,8 @@ FileDigests hash_file(const std::string& path, const HashOptions& options) {
   try {
     if (options.sha256) {
       consumers.push_back(std::make_unique<Consumer>(
-          pipeline, [&](const std::uint8_t* p, std::size_t n) { sha256.update(p, n); }));
+          pipeline,
+          [&](const std::uint8_t* p, std::size_t n) { sha256_prefetched(sha256, p, n); }));
     }
     if (options.blake3) {
       consumers.push_back(std::make_unique<Consumer>(
@@ -286,6 +319,8 @@ FileDigests hash_file(const std::string& path, const HashOptions& options) {
     if (c->error()) std::rethrow_exception(c->error());
   }
   if (cancelled) throw HashCancelled();
+  // What was hashed is neither the file as opened nor as it is now.
+  if (total < size) throw_shrunk(path);
   FileDigests out;
   out.bytes = total;
   if (options.sha256) out.sha256 = sha256.finish();

@@ -174,8 +174,34 @@ def test_ctrl_c_stops_hashing_a_large_file(tmp_path: Path) -> None:
 
 
 MAPPED_WINDOW = 256 << 20  # kWindowBytes in mapped_read.cpp
+# BLAKE3 alone on one thread reads through a mapping only when asked to.
+MAPPED_ENV = {**os.environ, "LLMWARD_HASH_READ": "mmap"}
 
 
+@pytest.fixture
+def mapped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LLMWARD_HASH_READ", "mmap")
+
+
+@pytest.mark.parametrize("algorithms", [("sha256",), ("blake3",), ("sha256", "blake3")])
+def test_a_file_truncated_while_read_is_an_error(tmp_path: Path,
+                                                 algorithms: tuple[str, ...]) -> None:
+    """The default read() path: what was hashed is neither the file as opened nor as it is
+    now, so no digest is returned."""
+    path = tmp_path / "model.bin"
+    path.write_bytes(os.urandom(40 << 20))
+
+    def truncate(done: int, total: int) -> None:
+        if done == READ_BUFFER:
+            os.truncate(path, 12 << 20)
+
+    with pytest.raises(OSError, match="shrank while being hashed"):
+        hash_file(path, algorithms, threads=1, progress=truncate)
+    short = expected(path.read_bytes())
+    assert hash_file(path, algorithms, threads=1) == {a: short[a] for a in algorithms}
+
+
+@pytest.mark.usefixtures("mapped")
 def test_mapped_blake3_crosses_windows_and_pieces(tmp_path: Path) -> None:
     """BLAKE3 alone on one thread reads through a mapping, a 256 MiB window at a time."""
     path = tmp_path / "model.bin"
@@ -193,6 +219,7 @@ def test_mapped_blake3_crosses_windows_and_pieces(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("keep", [0, 4096, 12 << 20, 12 << 20 | 1234])
+@pytest.mark.usefixtures("mapped")
 def test_a_file_truncated_while_mapped_is_an_error_not_a_crash(tmp_path: Path, keep: int) -> None:
     """Another process truncating the file would raise SIGBUS in a plain mapped read."""
     path = tmp_path / "model.bin"
@@ -209,6 +236,7 @@ def test_a_file_truncated_while_mapped_is_an_error_not_a_crash(tmp_path: Path, k
     assert hash_file(path, ("blake3",), threads=1) == {"blake3": short}
 
 
+@pytest.mark.usefixtures("mapped")
 def test_ctrl_c_stops_a_mapped_hash(tmp_path: Path) -> None:
     path = tmp_path / "model.bin"
     path.write_bytes(os.urandom(3 * READ_BUFFER))
@@ -249,7 +277,7 @@ def test_a_sigbus_outside_a_guarded_read_still_kills(tmp_path: Path, faulthandle
     """The handler passes faults it does not own to the one before it (or the default)."""
     args = [sys.executable, *(["-X", "faulthandler"] if faulthandler else []), "-c",
             SIGBUS_ELSEWHERE, str(tmp_path / "f.bin")]
-    child = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    child = subprocess.run(args, capture_output=True, text=True, timeout=60, env=MAPPED_ENV)
     assert child.stdout == "touching\n"
     assert child.returncode == -signal.SIGBUS
     if faulthandler:
@@ -267,14 +295,17 @@ signal.signal(signal.SIGBUS, lambda *a: None)  # someone else's handler now
 def truncate(done, total):
     if done == 8 << 20:
         os.truncate(path, 1 << 20)
-print(hash_file(path, ("blake3",), threads=1, progress=truncate))
+try:
+    hash_file(path, ("blake3",), threads=1, progress=truncate)
+except OSError as error:
+    print(error.strerror)
 """
 
 
 def test_mapped_reads_step_aside_when_the_sigbus_handler_is_replaced(tmp_path: Path) -> None:
-    """Without its handler in place, hash_file reads with read(): a truncation then just
-    shortens what is read, and nothing faults."""
+    """Without its handler in place, hash_file reads with read(): a truncation then ends the
+    reads early (reported as such), and nothing faults."""
     child = subprocess.run([sys.executable, "-c", HANDLER_REPLACED, str(tmp_path / "f.bin")],
-                           capture_output=True, text=True, timeout=60)
+                           capture_output=True, text=True, timeout=60, env=MAPPED_ENV)
     assert child.returncode == 0, child.stderr
-    assert child.stdout.startswith("{'blake3': '")
+    assert child.stdout == "file shrank while being hashed\n"

@@ -31,7 +31,8 @@ def hash_file(path: str | os.PathLike[str], algorithms: Sequence[str] = ALGORITH
     progress: called as progress(bytes_done, file_size) after each 8 MiB read;
     an exception it raises stops hashing and propagates.
     Raises OSError("file shrank while being hashed") when another process
-    truncates the file during a mapped read (BLAKE3 alone, one thread).
+    truncates the file while it is read: no digest of a partial read is returned.
+    LLMWARD_HASH_READ=mmap: BLAKE3 alone on one thread reads through a mapping.
     """
     names = _check_algorithms(algorithms)
     if threads < 0:
