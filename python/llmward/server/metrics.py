@@ -15,6 +15,7 @@ they come from the event loop and from the engine's thread.
 
 from __future__ import annotations
 
+import abc
 import bisect
 import itertools
 import math
@@ -38,7 +39,7 @@ LabelKey = tuple[str, ...]
 _M = TypeVar("_M", bound="_Metric")
 
 
-class _Metric:
+class _Metric(abc.ABC):
     type: ClassVar[str]
 
     def __init__(self, name: str, help: str, labels: LabelSpec | None = None) -> None:
@@ -77,8 +78,9 @@ class _Metric:
         yield f"# TYPE {self.name} {self.type}"
         yield from self._samples()
 
+    @abc.abstractmethod
     def _samples(self) -> Iterator[str]:
-        raise NotImplementedError
+        """The sample lines of this metric (each kind renders its own)."""
 
 
 class _Scalar(_Metric):
