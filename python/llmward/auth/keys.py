@@ -38,6 +38,7 @@ from llmward.auth.key_validate import (
     check_role,
     check_user,
 )
+from llmward.sqlite_wal import enable_wal
 
 __all__ = ["KeyRecord", "KeyStore", "SqliteKeyStore", "open_key_store", "KeyStoreError",
            "KeyInputError", "DEFAULT_ROLES", "LAST_USED_RESOLUTION"]
@@ -273,7 +274,7 @@ class SqliteKeyStore:
 
     def _migrate(self) -> None:
         db = self._db()
-        mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        mode = enable_wal(db, BUSY_TIMEOUT_S)
         if mode != "wal":
             raise KeyStoreError(f"{self.path}: cannot use WAL mode (got {mode})")
         db.execute("BEGIN IMMEDIATE")

@@ -51,6 +51,7 @@ from llmward.gdpr.records import (
 )
 from llmward.gdpr.schema import migrate
 from llmward.secrets import SecretResolver
+from llmward.sqlite_wal import enable_wal
 
 __all__ = ["GdprStore", "GdprStoreError", "open_gdpr_store", "store_path"]
 
@@ -228,7 +229,7 @@ class GdprStore:
         db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
                              check_same_thread=False)
         try:
-            mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            mode = enable_wal(db, BUSY_TIMEOUT_S)
             if mode != "wal":
                 raise GdprStoreError(f"{self.path}: cannot use WAL mode (got {mode})")
             db.execute("PRAGMA secure_delete = ON")  # erased rows are overwritten with zeros
